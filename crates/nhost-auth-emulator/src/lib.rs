@@ -1,0 +1,202 @@
+//! A local server that speaks [Nhost Auth]'s (hasura-auth's) wire protocol, for development and
+//! tests without Docker, PostgreSQL or the cloud — with real signed JWTs, strict refresh-token
+//! rotation and a development mailbox.
+//!
+//! Start it in-process on an ephemeral port:
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use nhost_auth_emulator::{Config, Emulator};
+//!
+//! let emulator = Emulator::start(Config::default()).await?;
+//! let session: serde_json::Value = reqwest::Client::new()
+//!     .post(format!("{}/signin/anonymous", emulator.url()))
+//!     .send()
+//!     .await?
+//!     .json()
+//!     .await?;
+//! assert_eq!(session["session"]["user"]["isAnonymous"], true);
+//! emulator.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! Or run the binary: `cargo run -p nhost-auth-emulator` (port 4000, SQLite file
+//! `nhost-auth-emulator.sqlite`, configured through the real server's `AUTH_*` variables; see
+//! [`Config`]).
+//!
+//! [Nhost Auth]: https://github.com/nhost/hasura-auth
+
+mod config;
+mod error;
+mod extract;
+mod jwt;
+mod mailbox;
+mod rate_limit;
+mod routes;
+mod state;
+mod store;
+mod tokens;
+mod wire;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use uuid::Uuid;
+
+pub use config::{Args, Config, ConfigError, DEV_JWT_KEY, Database, RateLimits};
+pub use jwt::{DEFAULT_CLAIMS_NAMESPACE, JwtSecret, JwtSecretError};
+pub use mailbox::{Email, Mailbox};
+pub use state::{Stats, StatsSnapshot};
+pub use tokens::hash_refresh_token;
+
+use state::AppState;
+use store::Store;
+
+/// Why the emulator could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The address could not be bound (port in use, no permission…).
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The database schema could not be migrated.
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A running emulator. Dropping it stops the server; [`Emulator::shutdown`] also waits for it.
+pub struct Emulator {
+    addr: SocketAddr,
+    url: String,
+    state: AppState,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator").field("url", &self.url).finish_non_exhaustive()
+    }
+}
+
+impl Emulator {
+    /// Opens the database, binds `config.host:config.port` (port 0 = any free port) and serves
+    /// in a background task.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let addr = SocketAddr::new(config.host, config.port);
+        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        Self::serve(listener, config).await
+    }
+
+    /// Like [`Emulator::start`], on a listener you bound yourself.
+    pub async fn serve(listener: TcpListener, config: Config) -> Result<Self, StartError> {
+        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: SocketAddr::new(config.host, config.port), source })?;
+        let store = Store::connect(&config.database).await?;
+        let prefix = config.normalized_prefix();
+        // An unspecified bind address (0.0.0.0) is not something to put in a URL.
+        let host = match addr.ip() {
+            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            ip => ip,
+        };
+        let url = format!("http://{}{prefix}", SocketAddr::new(host, addr.port()));
+        let server_url = config.server_url.clone().map(|u| u.trim_end_matches('/').to_owned()).unwrap_or_else(|| url.clone());
+        let state = AppState {
+            config: Arc::new(config),
+            store: Arc::new(store),
+            mailbox: Mailbox::default(),
+            stats: Arc::default(),
+            rate_limiter: Arc::default(),
+            prefix,
+            server_url,
+        };
+        let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = rx.await;
+                })
+                .await
+        });
+        tracing::info!(%url, "nhost-auth-emulator listening");
+        Ok(Emulator { addr, url, state, shutdown: Some(tx), task: Some(task) })
+    }
+
+    /// The base URL of the protocol routes, prefix included (e.g. `http://127.0.0.1:4000/v1`):
+    /// what a client's "auth URL" setting wants.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &Config {
+        &self.state.config
+    }
+
+    /// The development mailbox (also at `GET /_emulator/mailbox`).
+    pub fn mailbox(&self) -> &Mailbox {
+        &self.state.mailbox
+    }
+
+    /// Request counters (also at `GET /_emulator/stats`).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.state.stats.snapshot()
+    }
+
+    /// What the database holds for a user's refresh tokens: their hashes, oldest first. Tokens
+    /// themselves are never stored; this lets tests check that.
+    pub async fn stored_refresh_token_hashes(&self, user_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
+        self.state.store.refresh_token_hashes(user_id).await
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish, and closes the database.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            if let Ok(Err(e)) = task.await {
+                tracing::warn!(error = %e, "server stopped with an error");
+            }
+        }
+        self.state.store.close().await;
+    }
+
+    /// Serves until the task ends (it does not, unless the listener fails) or `signal` completes.
+    pub async fn run_until(mut self, signal: impl std::future::Future<Output = ()>) {
+        tokio::select! {
+            _ = signal => {}
+            res = async { self.task.as_mut().expect("task present until shutdown").await }, if self.task.is_some() => {
+                self.task = None;
+                if let Ok(Err(e)) = res {
+                    tracing::error!(error = %e, "server stopped");
+                }
+            }
+        }
+        self.shutdown().await;
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! Email sign-up and sign-in: `POST /signup/email-password`, `POST /signin/email-password`,
+//! `POST /signin/passwordless/email`, and the `GET /verify` link their emails carry.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::header::LOCATION;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    SignUpOptions, TicketKind, check_password, hash_password, new_session, percent_encode, redirect_allowed,
+    send_email, verify_password,
+};
+use crate::error::ApiError;
+use crate::extract::{JsonBody, is_valid_email};
+use crate::state::AppState;
+use crate::store::{NewRefreshToken, NewUser};
+use crate::tokens::new_refresh_token;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignUpEmailPasswordRequest {
+    email: String,
+    password: String,
+    options: Option<SignUpOptions>,
+}
+
+/// `POST /signup/email-password` → `{"session": Session}`, or `{}` when the email must be verified first.
+pub(crate) async fn sign_up_email_password(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SignUpEmailPasswordRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if state.config.disable_signup {
+        return Err(ApiError::signup_disabled());
+    }
+    if !is_valid_email(&body.email) {
+        return Err(ApiError::bad_request("email is not a valid email address"));
+    }
+    check_password(&state, &body.password)?;
+    let options = body.options.unwrap_or_default().resolve(&state, &body.email)?;
+    if state.store.user_by_email(&body.email).await?.is_some() {
+        return Err(ApiError::email_already_in_use());
+    }
+    let verify = state.config.email_verification_required;
+    let ticket = verify.then(|| TicketKind::VerifyEmail.new_ticket());
+    let user = NewUser {
+        id: Uuid::new_v4(),
+        display_name: options.display_name,
+        locale: options.locale,
+        email: Some(body.email.clone()),
+        password_hash: Some(hash_password(&state, body.password).await?),
+        default_role: options.default_role,
+        roles: options.allowed_roles,
+        is_anonymous: false,
+        metadata: options.metadata,
+        ticket: ticket.clone(),
+    };
+    let (token, hash) = new_refresh_token();
+    let refresh = NewRefreshToken { id: Uuid::new_v4(), hash, expires_at: super::refresh_expiry(&state) };
+    if state.store.create_user(&user, (!verify).then_some(&refresh)).await?.is_err() {
+        return Err(ApiError::email_already_in_use());
+    }
+    if let Some((ticket, _)) = ticket {
+        send_email(&state, &body.email, TicketKind::VerifyEmail, &ticket, &options.redirect_to);
+        return Ok(Json(serde_json::json!({})));
+    }
+    let row = state.store.user_by_id(user.id).await?.ok_or_else(ApiError::internal)?;
+    let session = super::session_json(&state, row, token, refresh.id)?;
+    Ok(Json(serde_json::json!({ "session": session })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignInEmailPasswordRequest {
+    email: String,
+    password: String,
+}
+
+/// `POST /signin/email-password` → `{"session": Session}`.
+pub(crate) async fn sign_in_email_password(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SignInEmailPasswordRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if !is_valid_email(&body.email) {
+        return Err(ApiError::bad_request("email is not a valid email address"));
+    }
+    if body.password.chars().count() > 50 {
+        return Err(ApiError::bad_request("password must be at most 50 characters"));
+    }
+    let user = state.store.user_by_email(&body.email).await?;
+    let Some(user) = user else {
+        return Err(ApiError::invalid_email_password());
+    };
+    if user.is_anonymous {
+        return Err(ApiError::forbidden_anonymous());
+    }
+    let Some(hash) = user.password_hash.clone() else {
+        return Err(ApiError::invalid_email_password());
+    };
+    if !verify_password(body.password, hash).await {
+        return Err(ApiError::invalid_email_password());
+    }
+    if user.disabled {
+        return Err(ApiError::disabled_user());
+    }
+    if state.config.email_verification_required && !user.email_verified {
+        return Err(ApiError::unverified_user());
+    }
+    let session = new_session(&state, user).await?;
+    Ok(Json(serde_json::json!({ "session": session })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SignInPasswordlessEmailRequest {
+    email: String,
+    options: Option<SignUpOptions>,
+}
+
+/// `POST /signin/passwordless/email` → `"OK"`, with a magic link in the mailbox. Unknown emails
+/// become new users (unless sign-up is disabled).
+pub(crate) async fn sign_in_passwordless_email(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<SignInPasswordlessEmailRequest>,
+) -> Result<Json<&'static str>, ApiError> {
+    if !state.config.passwordless_enabled {
+        return Err(ApiError::disabled_endpoint());
+    }
+    if !is_valid_email(&body.email) {
+        return Err(ApiError::bad_request("email is not a valid email address"));
+    }
+    let options = body.options.unwrap_or_default().resolve(&state, &body.email)?;
+    let (ticket, expires_at) = TicketKind::Passwordless.new_ticket();
+    match state.store.user_by_email(&body.email).await? {
+        Some(user) if user.disabled => return Err(ApiError::disabled_user()),
+        Some(user) if user.is_anonymous => return Err(ApiError::forbidden_anonymous()),
+        Some(user) => state.store.set_ticket(user.id, &ticket, expires_at).await?,
+        None => {
+            if state.config.disable_signup {
+                return Err(ApiError::signup_disabled());
+            }
+            let user = NewUser {
+                id: Uuid::new_v4(),
+                display_name: options.display_name,
+                locale: options.locale,
+                email: Some(body.email.clone()),
+                password_hash: None,
+                default_role: options.default_role,
+                roles: options.allowed_roles,
+                is_anonymous: false,
+                metadata: options.metadata,
+                ticket: Some((ticket.clone(), expires_at)),
+            };
+            if state.store.create_user(&user, None).await?.is_err() {
+                // Someone registered this email between our read and our insert.
+                return Err(ApiError::email_already_in_use());
+            }
+        }
+    }
+    send_email(&state, &body.email, TicketKind::Passwordless, &ticket, &options.redirect_to);
+    Ok(Json("OK"))
+}
+
+/// `GET /verify?ticket=…&type=…&redirectTo=…` → `302` to `redirectTo?refreshToken=…&type=…`, or to
+/// `redirectTo?error=…&errorDescription=…` when the ticket is not valid.
+pub(crate) async fn verify(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let ticket = query.get("ticket").ok_or_else(|| ApiError::bad_request("query parameter `ticket` is required"))?;
+    let redirect_to =
+        query.get("redirectTo").ok_or_else(|| ApiError::bad_request("query parameter `redirectTo` is required"))?;
+    if !redirect_allowed(&state, redirect_to) {
+        // Never redirect to a URL we were not told to trust, not even with an error.
+        return Err(ApiError::redirect_not_allowed());
+    }
+    let outcome = match (TicketKind::from_ticket(ticket), state.store.consume_ticket(ticket).await?) {
+        (Some(kind), Some(user)) if !user.disabled => {
+            let (token, hash) = new_refresh_token();
+            let refresh = NewRefreshToken { id: Uuid::new_v4(), hash, expires_at: super::refresh_expiry(&state) };
+            state.store.insert_refresh_token(user.id, &refresh).await?;
+            Ok((token, kind))
+        }
+        (_, Some(_)) => Err(ApiError::disabled_user()),
+        _ => Err(ApiError::invalid_ticket()),
+    };
+    let sep = if redirect_to.contains('?') { '&' } else { '?' };
+    let location = match outcome {
+        Ok((token, kind)) => format!("{redirect_to}{sep}refreshToken={token}&type={}", kind.link_type()),
+        Err(e) => {
+            let (id, message) = e.id_and_message();
+            format!("{redirect_to}{sep}error={id}&errorDescription={}", percent_encode(&message))
+        }
+    };
+    let location = HeaderValue::from_str(&location).map_err(|_| ApiError::bad_request("redirectTo is not a valid URL"))?;
+    Ok((StatusCode::FOUND, [(LOCATION, location)]).into_response())
+}

@@ -1,0 +1,342 @@
+//! The HTTP surface: one module per group of endpoints, plus what they share.
+
+mod email;
+mod emulator;
+mod session;
+mod system;
+mod user;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::header::{self, HeaderValue};
+use axum::http::{Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use uuid::Uuid;
+
+use crate::error::ApiError;
+use crate::jwt::TokenSubject;
+use crate::mailbox::Email;
+use crate::state::AppState;
+use crate::store::{NewRefreshToken, UserRow, now};
+use crate::tokens::new_refresh_token;
+use crate::wire::SessionJson;
+
+/// Builds the whole application: protocol routes under the prefix, emulator routes under `/_emulator`.
+pub(crate) fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/signin/anonymous", post(session::sign_in_anonymous))
+        .route("/token", post(session::refresh_token))
+        .route("/token/verify", post(session::verify_token))
+        .route("/signout", post(session::sign_out))
+        .route("/user", get(user::get_user))
+        .route("/user/deanonymize", post(user::deanonymize))
+        .route("/signup/email-password", post(email::sign_up_email_password))
+        .route("/signin/email-password", post(email::sign_in_email_password))
+        .route("/signin/passwordless/email", post(email::sign_in_passwordless_email))
+        .route("/verify", get(email::verify))
+        .route("/healthz", get(system::healthz).head(system::healthz_head))
+        .route("/version", get(system::version))
+        .route("/.well-known/jwks.json", get(system::jwks))
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() });
+
+    let mut app = if state.prefix.is_empty() { api } else { Router::new().nest(&state.prefix, api) };
+    if state.config.emulator_endpoints {
+        app = app.nest("/_emulator", emulator::router());
+    }
+    app.fallback(|| async { ApiError::route_not_found() })
+        .layer(middleware::from_fn_with_state(state.clone(), crate::rate_limit::limit))
+        .layer(middleware::from_fn(cors))
+        .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
+        // Spans name the path only: query strings (`/verify?ticket=…`) are secrets.
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
+        .with_state(state)
+}
+
+/// CORS the way hasura-auth does it: echo the `Origin`, allow credentials, answer preflights with 204.
+async fn cors(req: Request, next: Next) -> Response {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let requested_headers = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+    let mut res = if req.method() == Method::OPTIONS {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    let h = res.headers_mut();
+    if let Some(origin) = origin {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            requested_headers.unwrap_or_else(|| HeaderValue::from_static("Authorization, Content-Type")),
+        );
+        h.append(header::VARY, HeaderValue::from_static("Origin"));
+    }
+    res
+}
+
+/// Creates a refresh token for `user` and signs an access token: a new session.
+pub(crate) async fn new_session(state: &AppState, user: UserRow) -> Result<SessionJson, ApiError> {
+    let (token, hash) = new_refresh_token();
+    let refresh = NewRefreshToken { id: Uuid::new_v4(), hash, expires_at: refresh_expiry(state) };
+    state.store.insert_refresh_token(user.id, &refresh).await?;
+    session_json(state, user, token, refresh.id)
+}
+
+/// When a refresh token issued or rotated now expires.
+pub(crate) fn refresh_expiry(state: &AppState) -> DateTime<Utc> {
+    let ttl = chrono::Duration::from_std(state.config.refresh_token_expires_in).unwrap_or(chrono::Duration::MAX);
+    now().checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Signs the access token and assembles the `Session` JSON.
+pub(crate) fn session_json(
+    state: &AppState,
+    user: UserRow,
+    refresh_token: Uuid,
+    refresh_token_id: Uuid,
+) -> Result<SessionJson, ApiError> {
+    let ttl = state.config.access_token_expires_in.as_secs();
+    let iat = Utc::now().timestamp();
+    let subject = TokenSubject {
+        user_id: user.id,
+        default_role: &user.default_role,
+        roles: &user.roles,
+        is_anonymous: user.is_anonymous,
+    };
+    let access_token = state.config.jwt_secret.sign(&subject, iat, iat.saturating_add(ttl as i64)).map_err(|e| {
+        tracing::error!(error = %e, "signing an access token failed");
+        ApiError::internal()
+    })?;
+    Ok(SessionJson {
+        access_token,
+        access_token_expires_in: ttl,
+        refresh_token: refresh_token.to_string(),
+        refresh_token_id: refresh_token_id.to_string(),
+        user: user.into(),
+    })
+}
+
+/// `SignUpOptions` of the spec.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct SignUpOptions {
+    allowed_roles: Option<Vec<String>>,
+    default_role: Option<String>,
+    display_name: Option<String>,
+    locale: Option<String>,
+    metadata: Option<serde_json::Map<String, serde_json::Value>>,
+    redirect_to: Option<String>,
+}
+
+/// Options after validation, with the server's defaults filled in.
+pub(crate) struct ResolvedOptions {
+    pub(crate) allowed_roles: Vec<String>,
+    pub(crate) default_role: String,
+    pub(crate) display_name: String,
+    pub(crate) locale: String,
+    pub(crate) metadata: Option<serde_json::Value>,
+    pub(crate) redirect_to: String,
+}
+
+impl SignUpOptions {
+    /// Validates against the spec and the server's settings; `email` is the display name default.
+    pub(crate) fn resolve(self, state: &AppState, email: &str) -> Result<ResolvedOptions, ApiError> {
+        let c = &state.config;
+        if let Some(name) = &self.display_name {
+            check_display_name(name)?;
+        }
+        if let Some(locale) = &self.locale {
+            check_locale_shape(locale)?;
+            if !c.locale_allowed.iter().any(|l| l == locale) {
+                return Err(ApiError::locale_not_allowed());
+            }
+        }
+        let allowed_roles = self.allowed_roles.unwrap_or_else(|| c.user_default_allowed_roles.clone());
+        if allowed_roles.iter().any(|r| !c.user_default_allowed_roles.contains(r)) {
+            return Err(ApiError::role_not_allowed());
+        }
+        let default_role = self.default_role.unwrap_or_else(|| c.user_default_role.clone());
+        if !allowed_roles.contains(&default_role) {
+            return Err(ApiError::default_role_not_allowed());
+        }
+        let redirect_to = match self.redirect_to {
+            Some(r) if !redirect_allowed(state, &r) => return Err(ApiError::redirect_not_allowed()),
+            Some(r) => r,
+            None => c.client_url.clone(),
+        };
+        Ok(ResolvedOptions {
+            allowed_roles,
+            default_role,
+            display_name: self.display_name.unwrap_or_else(|| email.to_owned()),
+            locale: self.locale.unwrap_or_else(|| c.locale_default.clone()),
+            metadata: self.metadata.map(serde_json::Value::Object),
+            redirect_to,
+        })
+    }
+}
+
+/// `redirectTo` must start with the client URL or one of the allowed redirect URLs.
+pub(crate) fn redirect_allowed(state: &AppState, url: &str) -> bool {
+    let c = &state.config;
+    std::iter::once(&c.client_url)
+        .chain(&c.allowed_redirect_urls)
+        .any(|allowed| url == allowed || url.starts_with(&format!("{}/", allowed.trim_end_matches('/'))) || url.starts_with(&format!("{allowed}?")))
+}
+
+/// The spec's display name rule: at most 32 characters of letters, numbers, symbols, spaces and
+/// `,.'-` — which keeps out `&`, `/`, `:` and other characters useful for injection.
+pub(crate) fn check_display_name(name: &str) -> Result<(), ApiError> {
+    let ok_char = |c: char| {
+        c.is_alphanumeric()
+            || " ,.'-$+<=>^`|~".contains(c)
+            || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
+    };
+    if name.is_empty() || name.chars().count() > 32 || !name.chars().all(ok_char) {
+        return Err(ApiError::bad_request(
+            "displayName must be 1 to 32 letters, numbers, symbols, spaces or ,.'-",
+        ));
+    }
+    Ok(())
+}
+
+/// The spec's locale rule: exactly two characters.
+pub(crate) fn check_locale_shape(locale: &str) -> Result<(), ApiError> {
+    if locale.chars().count() != 2 {
+        return Err(ApiError::bad_request("locale must be exactly 2 characters"));
+    }
+    Ok(())
+}
+
+/// The spec's password bounds: at most 50 characters by schema; the configured minimum by handler.
+pub(crate) fn check_password(state: &AppState, password: &str) -> Result<(), ApiError> {
+    if password.chars().count() > 50 {
+        return Err(ApiError::bad_request("password must be at most 50 characters"));
+    }
+    if password.chars().count() < state.config.password_min_length {
+        return Err(ApiError::password_too_short());
+    }
+    Ok(())
+}
+
+/// bcrypt is slow on purpose; keep it off the async threads.
+pub(crate) async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
+    let cost = state.config.bcrypt_cost;
+    tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(ApiError::internal)
+}
+
+/// Checks a password against a bcrypt hash, off the async threads.
+pub(crate) async fn verify_password(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+        .await
+        .unwrap_or(false)
+}
+
+/// What kind of one-time ticket, with its stored prefix and the `/verify` link type.
+#[derive(Clone, Copy)]
+pub(crate) enum TicketKind {
+    VerifyEmail,
+    Passwordless,
+}
+
+impl TicketKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            TicketKind::VerifyEmail => "verifyEmail",
+            TicketKind::Passwordless => "passwordlessEmail",
+        }
+    }
+    pub(crate) fn link_type(self) -> &'static str {
+        match self {
+            TicketKind::VerifyEmail => "emailVerify",
+            TicketKind::Passwordless => "signinPasswordless",
+        }
+    }
+    pub(crate) fn from_ticket(ticket: &str) -> Option<Self> {
+        match ticket.split_once(':')?.0 {
+            "verifyEmail" => Some(TicketKind::VerifyEmail),
+            "passwordlessEmail" => Some(TicketKind::Passwordless),
+            _ => None,
+        }
+    }
+    /// A new ticket and its expiry: an hour for magic links, 30 days for email verification.
+    pub(crate) fn new_ticket(self) -> (String, DateTime<Utc>) {
+        let ttl = match self {
+            TicketKind::VerifyEmail => chrono::Duration::days(30),
+            TicketKind::Passwordless => chrono::Duration::hours(1),
+        };
+        (format!("{}:{}", self.prefix(), Uuid::new_v4()), now() + ttl)
+    }
+}
+
+/// "Sends" an email: puts it in the development mailbox.
+pub(crate) fn send_email(state: &AppState, to: &str, kind: TicketKind, ticket: &str, redirect_to: &str) {
+    let link = format!(
+        "{}/verify?ticket={}&type={}&redirectTo={}",
+        state.server_url,
+        percent_encode(ticket),
+        kind.link_type(),
+        percent_encode(redirect_to)
+    );
+    let (subject, body) = match kind {
+        TicketKind::VerifyEmail => ("Verify your email", format!("Use this link to verify your email:\n\n{link}\n")),
+        TicketKind::Passwordless => ("Your magic link", format!("Use this link to sign in:\n\n{link}\n")),
+    };
+    tracing::info!(kind = kind.link_type(), "email put in the development mailbox");
+    state.mailbox.push(Email {
+        to: to.to_owned(),
+        kind: kind.link_type().to_owned(),
+        subject: subject.to_owned(),
+        body,
+        link,
+        ticket: ticket.to_owned(),
+        redirect_to: redirect_to.to_owned(),
+        created_at: Utc::now(),
+    });
+}
+
+/// Percent-encodes everything but RFC 3986's unreserved characters.
+pub(crate) fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_names() {
+        for ok in ["John Smith", "Ana-María O'Neil", "李小龙", "A+B", "x"] {
+            assert!(check_display_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a&b", "http://x", "a/b", "<script>alert(1)</script>", &"x".repeat(33), "tab\there"] {
+            assert!(check_display_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn percent_encoding() {
+        assert_eq!(percent_encode("a b&c=d/é"), "a%20b%26c%3Dd%2F%C3%A9");
+        assert_eq!(percent_encode("verifyEmail:1-2"), "verifyEmail%3A1-2");
+    }
+}

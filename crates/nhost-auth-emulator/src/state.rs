@@ -1,0 +1,62 @@
+//! What every handler shares.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::mailbox::Mailbox;
+use crate::rate_limit::RateLimiter;
+use crate::store::Store;
+
+/// Shared state; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) config: Arc<Config>,
+    pub(crate) store: Arc<Store>,
+    pub(crate) mailbox: Mailbox,
+    pub(crate) stats: Arc<Stats>,
+    pub(crate) rate_limiter: Arc<RateLimiter>,
+    /// The normalised API prefix (`""` or `/v1`).
+    pub(crate) prefix: String,
+    /// The public base URL including the prefix, for links in emails.
+    pub(crate) server_url: String,
+}
+
+/// Request counters, for tests that must prove how many calls a client made.
+#[derive(Debug, Default)]
+pub struct Stats {
+    token_requests: AtomicU64,
+    anonymous_sign_ins: AtomicU64,
+}
+
+/// A snapshot of [`Stats`].
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsSnapshot {
+    /// `POST /token` requests received (whatever their outcome).
+    pub token_requests: u64,
+    /// `POST /signin/anonymous` requests received (whatever their outcome).
+    pub anonymous_sign_ins: u64,
+}
+
+impl Stats {
+    pub(crate) fn count_token_request(&self) {
+        self.token_requests.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn count_anonymous_sign_in(&self) {
+        self.anonymous_sign_ins.fetch_add(1, Ordering::Relaxed);
+    }
+    /// The counts so far.
+    pub fn snapshot(&self) -> StatsSnapshot {
+        StatsSnapshot {
+            token_requests: self.token_requests.load(Ordering::Relaxed),
+            anonymous_sign_ins: self.anonymous_sign_ins.load(Ordering::Relaxed),
+        }
+    }
+    pub(crate) fn reset(&self) {
+        self.token_requests.store(0, Ordering::Relaxed);
+        self.anonymous_sign_ins.store(0, Ordering::Relaxed);
+    }
+}

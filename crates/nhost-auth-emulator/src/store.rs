@@ -1,0 +1,480 @@
+//! Users and refresh tokens in SQLite or PostgreSQL, through `sqlx`.
+//!
+//! Both databases run the same SQL text: placeholders are `$N` (SQLite understands them too),
+//! timestamps are bound from Rust (no `now()`), and PostgreSQL connections put `auth` first on
+//! the `search_path`, so unqualified table names find hasura-auth's schema.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::config::Database;
+
+/// Runs `$body` with `$p` bound to whichever pool the store holds; the body is compiled once per
+/// database, so the same query text is type-checked against both drivers.
+macro_rules! with_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.pool {
+            Pool::Sqlite($p) => $body,
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The database behind the emulator.
+pub(crate) struct Store {
+    pool: Pool,
+}
+
+/// A user, as the handlers need it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub(crate) struct UserRow {
+    pub(crate) id: Uuid,
+    pub(crate) created_at: DateTime<Utc>,
+    pub(crate) display_name: String,
+    pub(crate) avatar_url: String,
+    pub(crate) locale: String,
+    pub(crate) email: Option<String>,
+    pub(crate) phone_number: Option<String>,
+    pub(crate) password_hash: Option<String>,
+    pub(crate) email_verified: bool,
+    pub(crate) phone_number_verified: bool,
+    pub(crate) default_role: String,
+    pub(crate) is_anonymous: bool,
+    pub(crate) disabled: bool,
+    pub(crate) metadata: Option<Json<serde_json::Value>>,
+    pub(crate) active_mfa_type: Option<String>,
+    #[sqlx(skip)]
+    pub(crate) roles: Vec<String>,
+}
+
+const USER_COLUMNS: &str = "id, created_at, display_name, avatar_url, locale, email, phone_number, password_hash, \
+     email_verified, phone_number_verified, default_role, is_anonymous, disabled, metadata, active_mfa_type";
+
+/// A user to create.
+pub(crate) struct NewUser {
+    pub(crate) id: Uuid,
+    pub(crate) display_name: String,
+    pub(crate) locale: String,
+    pub(crate) email: Option<String>,
+    pub(crate) password_hash: Option<String>,
+    pub(crate) default_role: String,
+    pub(crate) roles: Vec<String>,
+    pub(crate) is_anonymous: bool,
+    pub(crate) metadata: Option<serde_json::Value>,
+    pub(crate) ticket: Option<(String, DateTime<Utc>)>,
+}
+
+/// A refresh token to store: only its hash.
+pub(crate) struct NewRefreshToken {
+    pub(crate) id: Uuid,
+    pub(crate) hash: String,
+    pub(crate) expires_at: DateTime<Utc>,
+}
+
+/// What presenting a refresh token led to.
+pub(crate) enum Rotation {
+    /// The token was valid and now has `new_hash`; the row (and its id) stays the same.
+    Rotated { refresh_token_id: Uuid, user: UserRow },
+    /// Unknown, already rotated, expired, or lost a race.
+    Invalid,
+    /// The token is valid but its user is disabled; nothing was rotated.
+    Disabled,
+}
+
+/// The changes `POST /user/deanonymize` makes.
+pub(crate) struct Deanonymize {
+    pub(crate) user_id: Uuid,
+    pub(crate) email: String,
+    pub(crate) password_hash: Option<String>,
+    pub(crate) display_name: String,
+    pub(crate) locale: String,
+    pub(crate) metadata: Option<serde_json::Value>,
+    pub(crate) default_role: String,
+    pub(crate) roles: Vec<String>,
+    /// Set when the user must confirm by email: the ticket, and every refresh token is revoked.
+    pub(crate) ticket: Option<(String, DateTime<Utc>)>,
+}
+
+/// A unique constraint said no: the email belongs to someone else.
+#[derive(Debug)]
+pub(crate) struct EmailTaken;
+
+/// The current time at the precision both databases keep (microseconds), so values read back compare equal.
+pub(crate) fn now() -> DateTime<Utc> {
+    let n = Utc::now();
+    DateTime::from_timestamp_micros(n.timestamp_micros()).unwrap_or(n)
+}
+
+/// A date far in the past, for "no ticket" (the column is NOT NULL, as upstream).
+fn epoch() -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database and applies the embedded migrations.
+    pub(crate) async fn connect(database: &Database) -> Result<Self, sqlx::Error> {
+        let pool = match database {
+            Database::Postgres(url) => {
+                let options = PgConnectOptions::from_str(url)?.options([("search_path", "auth, public")]);
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?;
+                sqlx::migrate!("migrations/postgres").run(&pool).await?;
+                Pool::Postgres(pool)
+            }
+            Database::SqliteMemory | Database::SqliteFile(_) => {
+                let options = match database {
+                    Database::SqliteFile(path) => SqliteConnectOptions::new()
+                        .filename(path)
+                        .create_if_missing(true)
+                        .journal_mode(SqliteJournalMode::Wal)
+                        // With WAL, NORMAL syncs at checkpoints: a commit survives a killed
+                        // process (it is in the WAL file), which is the durability a dev server needs.
+                        .synchronous(SqliteSynchronous::Normal),
+                    _ => SqliteConnectOptions::from_str("sqlite::memory:")?,
+                }
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+                // One connection: SQLite has one writer anyway, and an in-memory database exists
+                // only inside its connection. Queries queue on the pool instead of spinning on
+                // SQLITE_BUSY.
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await?;
+                sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+                Pool::Sqlite(pool)
+            }
+        };
+        Ok(Store { pool })
+    }
+
+    /// Closes every connection (flushing SQLite's WAL).
+    pub(crate) async fn close(&self) {
+        with_pool!(self, p => p.close().await)
+    }
+
+    /// Creates a user with its roles and, if given, its first refresh token, in one transaction.
+    pub(crate) async fn create_user(
+        &self,
+        user: &NewUser,
+        refresh: Option<&NewRefreshToken>,
+    ) -> Result<Result<(), EmailTaken>, sqlx::Error> {
+        let now = now();
+        let (ticket, ticket_expires_at) = match &user.ticket {
+            Some((t, e)) => (Some(t.as_str()), *e),
+            None => (None, epoch()),
+        };
+        let result: Result<(), sqlx::Error> = with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query(
+                "INSERT INTO users (id, created_at, updated_at, display_name, locale, email, password_hash, \
+                 default_role, is_anonymous, metadata, ticket, ticket_expires_at) \
+                 VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(user.id)
+            .bind(now)
+            .bind(&user.display_name)
+            .bind(&user.locale)
+            .bind(&user.email)
+            .bind(&user.password_hash)
+            .bind(&user.default_role)
+            .bind(user.is_anonymous)
+            .bind(user.metadata.as_ref().map(Json))
+            .bind(ticket)
+            .bind(ticket_expires_at)
+            .execute(&mut *tx)
+            .await?;
+            for role in &user.roles {
+                sqlx::query("INSERT INTO user_roles (id, created_at, user_id, role) VALUES ($1, $2, $3, $4)")
+                    .bind(Uuid::new_v4())
+                    .bind(now)
+                    .bind(user.id)
+                    .bind(role)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(r) = refresh {
+                sqlx::query(
+                    "INSERT INTO refresh_tokens (id, created_at, expires_at, user_id, refresh_token_hash) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(r.id)
+                .bind(now)
+                .bind(r.expires_at)
+                .bind(user.id)
+                .bind(&r.hash)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await
+        }
+        .await);
+        match result {
+            Ok(()) => Ok(Ok(())),
+            Err(e) if is_unique_violation(&e) => Ok(Err(EmailTaken)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Stores a new refresh token for an existing user.
+    pub(crate) async fn insert_refresh_token(&self, user_id: Uuid, r: &NewRefreshToken) -> Result<(), sqlx::Error> {
+        with_pool!(self, p => {
+            sqlx::query(
+                "INSERT INTO refresh_tokens (id, created_at, expires_at, user_id, refresh_token_hash) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(r.id)
+            .bind(now())
+            .bind(r.expires_at)
+            .bind(user_id)
+            .bind(&r.hash)
+            .execute(p)
+            .await
+            .map(drop)
+        })
+    }
+
+    /// Strict rotation: replaces `old_hash` by `new_hash` in the same row, sliding the expiry.
+    ///
+    /// The single `UPDATE … WHERE refresh_token_hash = old` is what makes two concurrent
+    /// refreshes with one token produce exactly one winner: the database serialises the two
+    /// updates, and the second one no longer matches any row.
+    pub(crate) async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        new_expires_at: DateTime<Utc>,
+    ) -> Result<Rotation, sqlx::Error> {
+        let now = now();
+        let rotated: Option<(Uuid, Uuid)> = with_pool!(self, p => {
+            sqlx::query_as(
+                "UPDATE refresh_tokens SET refresh_token_hash = $1, expires_at = $2 \
+                 WHERE refresh_token_hash = $3 AND expires_at > $4 AND type = 'regular' \
+                 AND user_id IN (SELECT id FROM users WHERE disabled = $5) \
+                 RETURNING id, user_id",
+            )
+            .bind(new_hash)
+            .bind(new_expires_at)
+            .bind(old_hash)
+            .bind(now)
+            .bind(false)
+            .fetch_optional(p)
+            .await?
+        });
+        let Some((refresh_token_id, user_id)) = rotated else {
+            // Only on the failure path: tell a disabled user from an invalid token.
+            let disabled: Option<(bool,)> = with_pool!(self, p => {
+                sqlx::query_as(
+                    "SELECT u.disabled FROM refresh_tokens r JOIN users u ON u.id = r.user_id \
+                     WHERE r.refresh_token_hash = $1 AND r.expires_at > $2",
+                )
+                .bind(old_hash)
+                .bind(now)
+                .fetch_optional(p)
+                .await?
+            });
+            return Ok(match disabled {
+                Some((true,)) => Rotation::Disabled,
+                _ => Rotation::Invalid,
+            });
+        };
+        match self.user_by_id(user_id).await? {
+            Some(user) => Ok(Rotation::Rotated { refresh_token_id, user }),
+            None => Ok(Rotation::Invalid),
+        }
+    }
+
+    async fn with_roles(&self, user: Option<UserRow>) -> Result<Option<UserRow>, sqlx::Error> {
+        let Some(mut user) = user else { return Ok(None) };
+        let roles: Vec<(String,)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+                .bind(user.id)
+                .fetch_all(p)
+                .await?
+        });
+        user.roles = roles.into_iter().map(|(r,)| r).collect();
+        Ok(Some(user))
+    }
+
+    /// The user with this id, with roles.
+    pub(crate) async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let user = with_pool!(self, p => sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(p).await?);
+        self.with_roles(user).await
+    }
+
+    /// The user with this email (case-insensitive), with roles.
+    pub(crate) async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)");
+        let user = with_pool!(self, p => sqlx::query_as::<_, UserRow>(&sql).bind(email).fetch_optional(p).await?);
+        self.with_roles(user).await
+    }
+
+    /// Deletes one refresh token by hash; `true` if it existed.
+    pub(crate) async fn delete_refresh_token(&self, hash: &str) -> Result<bool, sqlx::Error> {
+        with_pool!(self, p => {
+            sqlx::query("DELETE FROM refresh_tokens WHERE refresh_token_hash = $1")
+                .bind(hash)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    /// Deletes every regular refresh token of a user.
+    pub(crate) async fn delete_user_refresh_tokens(&self, user_id: Uuid) -> Result<u64, sqlx::Error> {
+        with_pool!(self, p => {
+            sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND type = 'regular'")
+                .bind(user_id)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected())
+        })
+    }
+
+    /// Turns an anonymous user into a registered one, in one transaction. Returns `Ok(Ok(false))`
+    /// when the user is no longer anonymous (checked inside the transaction).
+    pub(crate) async fn deanonymize(&self, d: &Deanonymize) -> Result<Result<bool, EmailTaken>, sqlx::Error> {
+        let now = now();
+        let (ticket, ticket_expires_at) = match &d.ticket {
+            Some((t, e)) => (Some(t.as_str()), *e),
+            None => (None, epoch()),
+        };
+        let result: Result<bool, sqlx::Error> = with_pool!(self, p => async {
+            let mut tx = p.begin().await?;
+            let updated = sqlx::query(
+                "UPDATE users SET is_anonymous = $1, email = $2, password_hash = $3, display_name = $4, \
+                 locale = $5, metadata = COALESCE($6, metadata), default_role = $7, email_verified = $1, \
+                 ticket = $8, ticket_expires_at = $9, updated_at = $10 \
+                 WHERE id = $11 AND is_anonymous = $12",
+            )
+            .bind(false)
+            .bind(&d.email)
+            .bind(&d.password_hash)
+            .bind(&d.display_name)
+            .bind(&d.locale)
+            .bind(d.metadata.as_ref().map(Json))
+            .bind(&d.default_role)
+            .bind(ticket)
+            .bind(ticket_expires_at)
+            .bind(now)
+            .bind(d.user_id)
+            .bind(true)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                return Ok(false);
+            }
+            sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(d.user_id).execute(&mut *tx).await?;
+            for role in &d.roles {
+                sqlx::query("INSERT INTO user_roles (id, created_at, user_id, role) VALUES ($1, $2, $3, $4)")
+                    .bind(Uuid::new_v4())
+                    .bind(now)
+                    .bind(d.user_id)
+                    .bind(role)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if d.ticket.is_some() {
+                sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND type = 'regular'")
+                    .bind(d.user_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        }
+        .await);
+        match result {
+            Ok(done) => Ok(Ok(done)),
+            Err(e) if is_unique_violation(&e) => Ok(Err(EmailTaken)),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Gives a user a new one-time ticket (magic link, email verification).
+    pub(crate) async fn set_ticket(&self, user_id: Uuid, ticket: &str, expires_at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        with_pool!(self, p => {
+            sqlx::query("UPDATE users SET ticket = $1, ticket_expires_at = $2, updated_at = $3 WHERE id = $4")
+                .bind(ticket)
+                .bind(expires_at)
+                .bind(now())
+                .bind(user_id)
+                .execute(p)
+                .await
+                .map(drop)
+        })
+    }
+
+    /// Uses up a ticket: if it exists and has not expired, clears it, marks the email verified and
+    /// returns the user. One-time: a second call with the same ticket finds nothing.
+    pub(crate) async fn consume_ticket(&self, ticket: &str) -> Result<Option<UserRow>, sqlx::Error> {
+        let now = now();
+        let id: Option<(Uuid,)> = with_pool!(self, p => {
+            sqlx::query_as(
+                "UPDATE users SET ticket = NULL, ticket_expires_at = $1, email_verified = $2, updated_at = $1 \
+                 WHERE ticket = $3 AND ticket_expires_at > $1 RETURNING id",
+            )
+            .bind(now)
+            .bind(true)
+            .bind(ticket)
+            .fetch_optional(p)
+            .await?
+        });
+        match id {
+            Some((id,)) => self.user_by_id(id).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes every user (and, by cascade, their roles and refresh tokens).
+    pub(crate) async fn reset(&self) -> Result<(), sqlx::Error> {
+        with_pool!(self, p => sqlx::query("DELETE FROM users").execute(p).await.map(drop))
+    }
+
+    /// Sets `disabled` on a user (an emulator-only admin action).
+    pub(crate) async fn set_disabled(&self, user_id: Uuid, disabled: bool) -> Result<bool, sqlx::Error> {
+        with_pool!(self, p => {
+            sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
+                .bind(disabled)
+                .bind(user_id)
+                .execute(p)
+                .await
+                .map(|r| r.rows_affected() > 0)
+        })
+    }
+
+    /// The stored hash of every refresh token of a user (for tests: tokens are never stored raw).
+    pub(crate) async fn refresh_token_hashes(&self, user_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
+        let rows: Vec<(String,)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT refresh_token_hash FROM refresh_tokens WHERE user_id = $1 ORDER BY created_at")
+                .bind(user_id)
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(h,)| h).collect())
+    }
+}
