@@ -204,7 +204,11 @@ impl Config {
 /// Command-line flags of the `nhost-auth-emulator` binary; every flag can also be set through the
 /// environment variable named in its help.
 #[derive(Debug, Parser)]
-#[command(name = "nhost-auth-emulator", version, about = "A local server speaking Nhost Auth's protocol")]
+#[command(
+    name = "nhost-auth-emulator",
+    version,
+    about = "A local server speaking Nhost Auth's protocol"
+)]
 #[allow(missing_docs)] // clap turns the doc comments into --help; the fields mirror `Config`.
 pub struct Args {
     /// Address to bind.
@@ -223,7 +227,11 @@ pub struct Args {
     #[arg(long, env = "AUTH_CLIENT_URL", default_value = "http://localhost:3000")]
     pub client_url: String,
     /// More allowed redirect URL prefixes, comma-separated.
-    #[arg(long, env = "AUTH_ACCESS_CONTROL_ALLOWED_REDIRECT_URLS", value_delimiter = ',')]
+    #[arg(
+        long,
+        env = "AUTH_ACCESS_CONTROL_ALLOWED_REDIRECT_URLS",
+        value_delimiter = ','
+    )]
     pub allowed_redirect_urls: Vec<String>,
     /// Allow anonymous sign-in.
     #[arg(long, env = "AUTH_ANONYMOUS_USERS_ENABLED", default_value_t = true, action = clap::ArgAction::Set)]
@@ -241,7 +249,11 @@ pub struct Args {
     #[arg(long, env = "AUTH_ACCESS_TOKEN_EXPIRES_IN", default_value_t = 900)]
     pub access_token_expires_in: u64,
     /// Refresh token lifetime in seconds.
-    #[arg(long, env = "AUTH_REFRESH_TOKEN_EXPIRES_IN", default_value_t = 2_592_000)]
+    #[arg(
+        long,
+        env = "AUTH_REFRESH_TOKEN_EXPIRES_IN",
+        default_value_t = 2_592_000
+    )]
     pub refresh_token_expires_in: u64,
     /// Require a verified email for email+password sign-in.
     #[arg(long, env = "AUTH_EMAIL_SIGNIN_EMAIL_VERIFIED_REQUIRED", default_value_t = true, action = clap::ArgAction::Set)]
@@ -253,13 +265,23 @@ pub struct Args {
     #[arg(long, env = "AUTH_USER_DEFAULT_ROLE", default_value = "user")]
     pub user_default_role: String,
     /// Roles registered users may have, comma-separated.
-    #[arg(long, env = "AUTH_USER_DEFAULT_ALLOWED_ROLES", value_delimiter = ',', default_value = "me,user")]
+    #[arg(
+        long,
+        env = "AUTH_USER_DEFAULT_ALLOWED_ROLES",
+        value_delimiter = ',',
+        default_value = "me,user"
+    )]
     pub user_default_allowed_roles: Vec<String>,
     /// Default locale.
     #[arg(long, env = "AUTH_LOCALE_DEFAULT", default_value = "en")]
     pub locale_default: String,
     /// Allowed locales, comma-separated.
-    #[arg(long, env = "AUTH_LOCALE_ALLOWED_LOCALES", value_delimiter = ',', default_value = "en")]
+    #[arg(
+        long,
+        env = "AUTH_LOCALE_ALLOWED_LOCALES",
+        value_delimiter = ',',
+        default_value = "en"
+    )]
     pub locale_allowed: Vec<String>,
     /// JWT secret as JSON, e.g. {"type":"HS256","key":"..."}.
     #[arg(long, env = "HASURA_GRAPHQL_JWT_SECRET", hide_env_values = true)]
@@ -273,14 +295,23 @@ pub struct Args {
     pub rate_limit_global_interval: String,
     #[arg(long, env = "AUTH_RATE_LIMIT_BRUTE_FORCE_BURST", default_value_t = 10)]
     pub rate_limit_brute_force_burst: u32,
-    #[arg(long, env = "AUTH_RATE_LIMIT_BRUTE_FORCE_INTERVAL", default_value = "5m")]
+    #[arg(
+        long,
+        env = "AUTH_RATE_LIMIT_BRUTE_FORCE_INTERVAL",
+        default_value = "5m"
+    )]
     pub rate_limit_brute_force_interval: String,
     #[arg(long, env = "AUTH_RATE_LIMIT_SIGNUPS_BURST", default_value_t = 10)]
     pub rate_limit_signups_burst: u32,
     #[arg(long, env = "AUTH_RATE_LIMIT_SIGNUPS_INTERVAL", default_value = "5m")]
     pub rate_limit_signups_interval: String,
     /// Database: a SQLite file path, sqlite::memory:, or a postgres:// URL.
-    #[arg(long, env = "DATABASE_URL", default_value = "nhost-auth-emulator.sqlite", hide_env_values = true)]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "nhost-auth-emulator.sqlite",
+        hide_env_values = true
+    )]
     pub database_url: String,
     /// Serve the emulator-only /_emulator/* routes (mailbox, reset, stats).
     #[arg(long, env = "AUTH_EMULATOR_ENDPOINTS", default_value_t = true, action = clap::ArgAction::Set)]
@@ -300,35 +331,55 @@ impl Args {
             Some(json) if !json.trim().is_empty() => JwtSecret::from_json(json)?,
             _ => JwtSecret::hs256(DEV_JWT_KEY),
         };
-        if self.locale_allowed.iter().all(|l| l != &self.locale_default) {
+        if self
+            .locale_allowed
+            .iter()
+            .all(|l| l != &self.locale_default)
+        {
             return Err(ConfigError::Invalid(format!(
                 "AUTH_LOCALE_DEFAULT `{}` is not in AUTH_LOCALE_ALLOWED_LOCALES",
                 self.locale_default
             )));
         }
         if self.access_token_expires_in == 0 {
-            return Err(ConfigError::Invalid("AUTH_ACCESS_TOKEN_EXPIRES_IN must be at least 1 second".into()));
+            return Err(ConfigError::Invalid(
+                "AUTH_ACCESS_TOKEN_EXPIRES_IN must be at least 1 second".into(),
+            ));
         }
         if !(4..=31).contains(&self.bcrypt_cost) {
-            return Err(ConfigError::Invalid("AUTH_BCRYPT_COST must be between 4 and 31".into()));
+            return Err(ConfigError::Invalid(
+                "AUTH_BCRYPT_COST must be between 4 and 31".into(),
+            ));
         }
         let rate_limits = RateLimits {
             enabled: self.rate_limit_enable,
             global: (
                 self.rate_limit_global_burst,
-                parse_duration("AUTH_RATE_LIMIT_GLOBAL_INTERVAL", &self.rate_limit_global_interval)?,
+                parse_duration(
+                    "AUTH_RATE_LIMIT_GLOBAL_INTERVAL",
+                    &self.rate_limit_global_interval,
+                )?,
             ),
             brute_force: (
                 self.rate_limit_brute_force_burst,
-                parse_duration("AUTH_RATE_LIMIT_BRUTE_FORCE_INTERVAL", &self.rate_limit_brute_force_interval)?,
+                parse_duration(
+                    "AUTH_RATE_LIMIT_BRUTE_FORCE_INTERVAL",
+                    &self.rate_limit_brute_force_interval,
+                )?,
             ),
             signups: (
                 self.rate_limit_signups_burst,
-                parse_duration("AUTH_RATE_LIMIT_SIGNUPS_INTERVAL", &self.rate_limit_signups_interval)?,
+                parse_duration(
+                    "AUTH_RATE_LIMIT_SIGNUPS_INTERVAL",
+                    &self.rate_limit_signups_interval,
+                )?,
             ),
         };
         let trimmed = |v: Vec<String>| -> Vec<String> {
-            v.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+            v.into_iter()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
         };
         Ok(Config {
             host: self.host,
@@ -362,7 +413,10 @@ impl Args {
 /// Parses Go-style durations as the real server's settings use them: `90s`, `5m`, `1h`, or bare seconds.
 fn parse_duration(name: &'static str, value: &str) -> Result<Duration, ConfigError> {
     let v = value.trim();
-    let err = || ConfigError::Duration { name, value: value.to_owned() };
+    let err = || ConfigError::Duration {
+        name,
+        value: value.to_owned(),
+    };
     let (num, unit) = match v.find(|c: char| !c.is_ascii_digit()) {
         Some(i) => v.split_at(i),
         None => (v, "s"),
@@ -388,8 +442,14 @@ mod tests {
     fn database_urls() {
         assert_eq!(Database::parse(":memory:"), Database::SqliteMemory);
         assert_eq!(Database::parse("sqlite::memory:"), Database::SqliteMemory);
-        assert_eq!(Database::parse("sqlite://a/b.db"), Database::SqliteFile("a/b.db".into()));
-        assert_eq!(Database::parse("x.sqlite"), Database::SqliteFile("x.sqlite".into()));
+        assert_eq!(
+            Database::parse("sqlite://a/b.db"),
+            Database::SqliteFile("a/b.db".into())
+        );
+        assert_eq!(
+            Database::parse("x.sqlite"),
+            Database::SqliteFile("x.sqlite".into())
+        );
         assert_eq!(
             Database::parse("postgres://u@h/db"),
             Database::Postgres("postgres://u@h/db".into())
@@ -399,7 +459,11 @@ mod tests {
     #[test]
     fn durations() {
         for (input, secs) in [("30s", 30), ("5m", 300), ("1h", 3600), ("42", 42)] {
-            assert_eq!(parse_duration("X", input).ok(), Some(Duration::from_secs(secs)), "{input}");
+            assert_eq!(
+                parse_duration("X", input).ok(),
+                Some(Duration::from_secs(secs)),
+                "{input}"
+            );
         }
         for bad in ["", "m", "5d", "-1s", "0s"] {
             assert!(parse_duration("X", bad).is_err(), "{bad}");
@@ -422,7 +486,10 @@ mod tests {
     #[test]
     fn prefix_is_normalised() {
         for (raw, want) in [("", ""), ("/", ""), ("v1", "/v1"), ("/v1/", "/v1")] {
-            let c = Config { api_prefix: raw.into(), ..Config::default() };
+            let c = Config {
+                api_prefix: raw.into(),
+                ..Config::default()
+            };
             assert_eq!(c.normalized_prefix(), want);
         }
     }

@@ -28,7 +28,8 @@ async fn read_body(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
 }
 
 fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("request body has an error: {e}")))
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("request body has an error: {e}")))
 }
 
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
@@ -76,10 +77,15 @@ fn bearer(parts: &Parts, state: &AppState) -> Result<Option<VerifiedClaims>, Api
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("authorization header must be `Bearer <access token>`"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("authorization header must be `Bearer <access token>`")
+        })?;
     state
         .config
         .jwt_secret
@@ -91,17 +97,23 @@ fn bearer(parts: &Parts, state: &AppState) -> Result<Option<VerifiedClaims>, Api
 impl FromRequestParts<AppState> for Bearer {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        bearer(parts, state)?
-            .map(Bearer)
-            .ok_or_else(|| ApiError::unauthorized("missing `Authorization: Bearer <access token>` header"))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        bearer(parts, state)?.map(Bearer).ok_or_else(|| {
+            ApiError::unauthorized("missing `Authorization: Bearer <access token>` header")
+        })
     }
 }
 
 impl FromRequestParts<AppState> for OptionalBearer {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         bearer(parts, state).map(OptionalBearer)
     }
 }
@@ -132,7 +144,9 @@ mod tests {
         for ok in ["a@b.co", "first.last+tag@example.com", "x@sub.domain.org"] {
             assert!(is_valid_email(ok), "{ok}");
         }
-        for bad in ["", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@@b.co", "a@.b.co", "a@b..co", "a@b.co."] {
+        for bad in [
+            "", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@@b.co", "a@.b.co", "a@b..co", "a@b.co.",
+        ] {
             assert!(!is_valid_email(bad), "{bad}");
         }
     }

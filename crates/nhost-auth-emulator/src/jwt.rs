@@ -49,7 +49,9 @@ pub enum JwtSecretError {
     #[error("an HS* key must be at least 32 characters long")]
     ShortKey,
     /// An RS* secret needs `signing_key` (private PEM) besides `key` (public PEM).
-    #[error("RS* secrets need `signing_key` (the private key, PEM) besides `key` (the public key, PEM)")]
+    #[error(
+        "RS* secrets need `signing_key` (the private key, PEM) besides `key` (the public key, PEM)"
+    )]
     MissingSigningKey,
     /// A PEM that could not be read.
     #[error("bad key: {0}")]
@@ -105,12 +107,19 @@ impl JwtSecret {
                 None,
             )
         } else {
-            let private = s.signing_key.as_deref().ok_or(JwtSecretError::MissingSigningKey)?;
+            let private = s
+                .signing_key
+                .as_deref()
+                .ok_or(JwtSecretError::MissingSigningKey)?;
             let encoding = EncodingKey::from_rsa_pem(private.as_bytes())?;
             let decoding = DecodingKey::from_rsa_pem(s.key.as_bytes())?;
             let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(&encoding, alg)?;
             jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
-            jwk.common.key_id = Some(s.kid.clone().unwrap_or_else(|| "nhost-auth-emulator".into()));
+            jwk.common.key_id = Some(
+                s.kid
+                    .clone()
+                    .unwrap_or_else(|| "nhost-auth-emulator".into()),
+            );
             (encoding, decoding, Some(serde_json::to_value(jwk)?))
         };
         Ok(JwtSecret {
@@ -119,7 +128,9 @@ impl JwtSecret {
             decoding,
             jwk,
             issuer: s.issuer.unwrap_or_else(|| "hasura-auth".into()),
-            namespace: s.claims_namespace.unwrap_or_else(|| DEFAULT_CLAIMS_NAMESPACE.into()),
+            namespace: s
+                .claims_namespace
+                .unwrap_or_else(|| DEFAULT_CLAIMS_NAMESPACE.into()),
             kid: s.kid,
         })
     }
@@ -135,7 +146,12 @@ impl JwtSecret {
     }
 
     /// Signs an access token for `subject`.
-    pub(crate) fn sign(&self, subject: &TokenSubject<'_>, iat: i64, exp: i64) -> Result<String, jsonwebtoken::errors::Error> {
+    pub(crate) fn sign(
+        &self,
+        subject: &TokenSubject<'_>,
+        iat: i64,
+        exp: i64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(self.alg);
         header.kid = self.kid.clone();
         let claims = serde_json::json!({
@@ -159,11 +175,15 @@ impl JwtSecret {
         validation.leeway = 0;
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding, &validation).ok()?;
+        let data =
+            jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding, &validation).ok()?;
         let ns = data.claims.get(&self.namespace)?;
         let user_id = ns.get("x-hasura-user-id")?.as_str()?.parse::<Uuid>().ok()?;
         let is_anonymous = ns.get("x-hasura-user-is-anonymous")?.as_str()? == "true";
-        Some(VerifiedClaims { user_id, is_anonymous })
+        Some(VerifiedClaims {
+            user_id,
+            is_anonymous,
+        })
     }
 }
 
@@ -193,7 +213,12 @@ mod tests {
         let secret = JwtSecret::hs256(KEY);
         let id = Uuid::new_v4();
         let roles = vec!["anonymous".to_owned()];
-        let subject = TokenSubject { user_id: id, default_role: "anonymous", roles: &roles, is_anonymous: true };
+        let subject = TokenSubject {
+            user_id: id,
+            default_role: "anonymous",
+            roles: &roles,
+            is_anonymous: true,
+        };
         let token = secret.sign(&subject, 1_000, 4_000_000_000).expect("sign");
         let verified = secret.verify(&token).expect("valid");
         assert_eq!(verified.user_id, id);
@@ -202,17 +227,27 @@ mod tests {
         let payload = token.split('.').nth(1).expect("payload");
         use base64::Engine as _;
         let json: serde_json::Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("b64"),
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(payload)
+                .expect("b64"),
         )
         .expect("json");
-        assert_eq!(json[DEFAULT_CLAIMS_NAMESPACE]["x-hasura-user-is-anonymous"], "true");
+        assert_eq!(
+            json[DEFAULT_CLAIMS_NAMESPACE]["x-hasura-user-is-anonymous"],
+            "true"
+        );
     }
 
     #[test]
     fn rejects_expired_wrong_key_and_alg_none() {
         let secret = JwtSecret::hs256(KEY);
         let roles = vec!["user".to_owned()];
-        let subject = TokenSubject { user_id: Uuid::new_v4(), default_role: "user", roles: &roles, is_anonymous: false };
+        let subject = TokenSubject {
+            user_id: Uuid::new_v4(),
+            default_role: "user",
+            roles: &roles,
+            is_anonymous: false,
+        };
         let expired = secret.sign(&subject, 1, 2).expect("sign");
         assert!(secret.verify(&expired).is_none());
         let other = JwtSecret::hs256("another-key-another-key-another-key!");
@@ -221,7 +256,10 @@ mod tests {
         let good = secret.sign(&subject, 1, 4_000_000_000).expect("sign");
         let mut parts = good.split('.');
         let _ = parts.next();
-        let none = format!("eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.", parts.next().expect("payload"));
+        let none = format!(
+            "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.{}.",
+            parts.next().expect("payload")
+        );
         assert!(secret.verify(&none).is_none());
     }
 
@@ -237,10 +275,21 @@ mod tests {
         let secret = JwtSecret::from_json(&secret_json).expect("valid RS256 secret");
         let roles = vec!["user".to_owned()];
         let id = Uuid::new_v4();
-        let subject = TokenSubject { user_id: id, default_role: "user", roles: &roles, is_anonymous: false };
+        let subject = TokenSubject {
+            user_id: id,
+            default_role: "user",
+            roles: &roles,
+            is_anonymous: false,
+        };
         let token = secret.sign(&subject, 1, 4_000_000_000).expect("sign");
         assert_eq!(secret.verify(&token).map(|c| c.user_id), Some(id));
-        assert_eq!(jsonwebtoken::decode_header(&token).expect("header").kid.as_deref(), Some("test-key"));
+        assert_eq!(
+            jsonwebtoken::decode_header(&token)
+                .expect("header")
+                .kid
+                .as_deref(),
+            Some("test-key")
+        );
         let jwks = secret.jwks();
         let key = &jwks["keys"][0];
         for field in ["alg", "e", "kid", "kty", "n", "use"] {
@@ -250,12 +299,18 @@ mod tests {
         assert_eq!(key["use"], "sig");
         assert!(!format!("{secret:?}").contains("PRIVATE"));
         let no_private = serde_json::json!({"type": "RS256", "key": include_str!("../tests/fixtures/rs256-public.pem")});
-        assert!(matches!(JwtSecret::from_json(&no_private.to_string()), Err(JwtSecretError::MissingSigningKey)));
+        assert!(matches!(
+            JwtSecret::from_json(&no_private.to_string()),
+            Err(JwtSecretError::MissingSigningKey)
+        ));
     }
 
     #[test]
     fn secret_json_is_checked() {
-        assert!(matches!(JwtSecret::from_json("nope"), Err(JwtSecretError::Json(_))));
+        assert!(matches!(
+            JwtSecret::from_json("nope"),
+            Err(JwtSecretError::Json(_))
+        ));
         assert!(matches!(
             JwtSecret::from_json(r#"{"type":"HS256","key":"short"}"#),
             Err(JwtSecretError::ShortKey)
@@ -264,7 +319,10 @@ mod tests {
             JwtSecret::from_json(r#"{"type":"ES999","key":"0123456789abcdef0123456789abcdef"}"#),
             Err(JwtSecretError::Algorithm(_))
         ));
-        let s = JwtSecret::from_json(&format!(r#"{{"type":"HS512","key":"{KEY}","issuer":"me"}}"#)).expect("ok");
+        let s = JwtSecret::from_json(&format!(
+            r#"{{"type":"HS512","key":"{KEY}","issuer":"me"}}"#
+        ))
+        .expect("ok");
         assert_eq!(s.issuer(), "me");
         assert!(!format!("{s:?}").contains(KEY));
         assert_eq!(s.jwks(), serde_json::json!({"keys": []}));

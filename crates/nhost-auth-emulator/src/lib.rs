@@ -86,7 +86,9 @@ pub struct Emulator {
 
 impl std::fmt::Debug for Emulator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Emulator").field("url", &self.url).finish_non_exhaustive()
+        f.debug_struct("Emulator")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
     }
 }
 
@@ -95,13 +97,18 @@ impl Emulator {
     /// in a background task.
     pub async fn start(config: Config) -> Result<Self, StartError> {
         let addr = SocketAddr::new(config.host, config.port);
-        let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind { addr, source })?;
         Self::serve(listener, config).await
     }
 
     /// Like [`Emulator::start`], on a listener you bound yourself.
     pub async fn serve(listener: TcpListener, config: Config) -> Result<Self, StartError> {
-        let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: SocketAddr::new(config.host, config.port), source })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: SocketAddr::new(config.host, config.port),
+            source,
+        })?;
         let store = Store::connect(&config.database).await?;
         let prefix = config.normalized_prefix();
         // An unspecified bind address (0.0.0.0) is not something to put in a URL.
@@ -110,7 +117,11 @@ impl Emulator {
             ip => ip,
         };
         let url = format!("http://{}{prefix}", SocketAddr::new(host, addr.port()));
-        let server_url = config.server_url.clone().map(|u| u.trim_end_matches('/').to_owned()).unwrap_or_else(|| url.clone());
+        let server_url = config
+            .server_url
+            .clone()
+            .map(|u| u.trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| url.clone());
         let state = AppState {
             config: Arc::new(config),
             store: Arc::new(store),
@@ -130,7 +141,13 @@ impl Emulator {
                 .await
         });
         tracing::info!(%url, "nhost-auth-emulator listening");
-        Ok(Emulator { addr, url, state, shutdown: Some(tx), task: Some(task) })
+        Ok(Emulator {
+            addr,
+            url,
+            state,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
     }
 
     /// The base URL of the protocol routes, prefix included (e.g. `http://127.0.0.1:4000/v1`):
@@ -161,7 +178,10 @@ impl Emulator {
 
     /// What the database holds for a user's refresh tokens: their hashes, oldest first. Tokens
     /// themselves are never stored; this lets tests check that.
-    pub async fn stored_refresh_token_hashes(&self, user_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
+    pub async fn stored_refresh_token_hashes(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Vec<String>, sqlx::Error> {
         self.state.store.refresh_token_hashes(user_id).await
     }
 
@@ -170,10 +190,10 @@ impl Emulator {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        if let Some(task) = self.task.take() {
-            if let Ok(Err(e)) = task.await {
-                tracing::warn!(error = %e, "server stopped with an error");
-            }
+        if let Some(task) = self.task.take()
+            && let Ok(Err(e)) = task.await
+        {
+            tracing::warn!(error = %e, "server stopped with an error");
         }
         self.state.store.close().await;
     }

@@ -12,7 +12,9 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
         .with_writer(std::io::stderr)
         .init();
     let config = match Args::parse().into_config() {
@@ -23,7 +25,9 @@ async fn main() -> std::process::ExitCode {
         }
     };
     if !config.host.is_loopback() && config.jwt_secret.issuer() == "hasura-auth" {
-        tracing::warn!("listening beyond loopback: set HASURA_GRAPHQL_JWT_SECRET, the default key is public");
+        tracing::warn!(
+            "listening beyond loopback: set HASURA_GRAPHQL_JWT_SECRET, the default key is public"
+        );
     }
     let emulator = match Emulator::start(config).await {
         Ok(e) => e,

@@ -28,7 +28,13 @@ pub(crate) struct RateLimiter {
 
 impl RateLimiter {
     /// Counts one request; `false` when it is over the limit.
-    fn allow(&self, bucket: Bucket, ip: IpAddr, (burst, interval): (u32, Duration), now: Instant) -> bool {
+    fn allow(
+        &self,
+        bucket: Bucket,
+        ip: IpAddr,
+        (burst, interval): (u32, Duration),
+        now: Instant,
+    ) -> bool {
         let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
         // Forget finished windows now and then, so the map does not grow with every client ever seen.
         if windows.len() > 10_000 {
@@ -48,7 +54,11 @@ fn buckets(path: &str, limits: &RateLimits) -> Vec<(Bucket, (u32, Duration))> {
     if path.starts_with("/signup") || path == "/signin/anonymous" {
         out.push((Bucket::Signups, limits.signups));
     }
-    if path.starts_with("/signin") || path == "/token" || path == "/verify" || path == "/user/deanonymize" {
+    if path.starts_with("/signin")
+        || path == "/token"
+        || path == "/verify"
+        || path == "/user/deanonymize"
+    {
         out.push((Bucket::BruteForce, limits.brute_force));
     }
     out
@@ -63,7 +73,11 @@ pub(crate) async fn limit(State(state): State<AppState>, req: Request, next: Nex
             .get::<ConnectInfo<SocketAddr>>()
             .map(|c| c.0.ip())
             .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-        let path = req.uri().path().strip_prefix(state.prefix.as_str()).unwrap_or(req.uri().path());
+        let path = req
+            .uri()
+            .path()
+            .strip_prefix(state.prefix.as_str())
+            .unwrap_or(req.uri().path());
         let now = Instant::now();
         for (bucket, limit) in buckets(path, limits) {
             if !state.rate_limiter.allow(bucket, ip, limit, now) {
@@ -94,7 +108,10 @@ mod tests {
 
     #[test]
     fn anonymous_sign_in_counts_as_sign_up_and_sign_in() {
-        let b: Vec<_> = buckets("/signin/anonymous", &RateLimits::default()).into_iter().map(|(b, _)| b).collect();
+        let b: Vec<_> = buckets("/signin/anonymous", &RateLimits::default())
+            .into_iter()
+            .map(|(b, _)| b)
+            .collect();
         assert_eq!(b, [Bucket::Global, Bucket::Signups, Bucket::BruteForce]);
     }
 }

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -37,7 +39,7 @@ pub(crate) struct Store {
 }
 
 /// A user, as the handlers need it.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Clone, sqlx::FromRow)] // no Debug: it holds the password hash
 pub(crate) struct UserRow {
     pub(crate) id: Uuid,
     pub(crate) created_at: DateTime<Utc>,
@@ -60,6 +62,13 @@ pub(crate) struct UserRow {
 
 const USER_COLUMNS: &str = "id, created_at, display_name, avatar_url, locale, email, phone_number, password_hash, \
      email_verified, phone_number_verified, default_role, is_anonymous, disabled, metadata, active_mfa_type";
+
+#[derive(sqlx::FromRow)]
+struct UserWithRole {
+    #[sqlx(flatten)]
+    user: UserRow,
+    role: Option<String>,
+}
 
 /// A user to create.
 pub(crate) struct NewUser {
@@ -85,7 +94,10 @@ pub(crate) struct NewRefreshToken {
 /// What presenting a refresh token led to.
 pub(crate) enum Rotation {
     /// The token was valid and now has `new_hash`; the row (and its id) stays the same.
-    Rotated { refresh_token_id: Uuid, user: UserRow },
+    Rotated {
+        refresh_token_id: Uuid,
+        user: Box<UserRow>,
+    },
     /// Unknown, already rotated, expired, or lost a race.
     Invalid,
     /// The token is valid but its user is disabled; nothing was rotated.
@@ -122,7 +134,8 @@ fn epoch() -> DateTime<Utc> {
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
 }
 
 impl Store {
@@ -130,7 +143,8 @@ impl Store {
     pub(crate) async fn connect(database: &Database) -> Result<Self, sqlx::Error> {
         let pool = match database {
             Database::Postgres(url) => {
-                let options = PgConnectOptions::from_str(url)?.options([("search_path", "auth, public")]);
+                let options =
+                    PgConnectOptions::from_str(url)?.options([("search_path", "auth, public")]);
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
@@ -175,12 +189,13 @@ impl Store {
         with_pool!(self, p => p.close().await)
     }
 
-    /// Creates a user with its roles and, if given, its first refresh token, in one transaction.
+    /// Creates a user with its roles and, if given, its first refresh token, in one transaction,
+    /// and returns the stored row (built from what was written: no second round trip).
     pub(crate) async fn create_user(
         &self,
         user: &NewUser,
         refresh: Option<&NewRefreshToken>,
-    ) -> Result<Result<(), EmailTaken>, sqlx::Error> {
+    ) -> Result<Result<UserRow, EmailTaken>, sqlx::Error> {
         let now = now();
         let (ticket, ticket_expires_at) = match &user.ticket {
             Some((t, e)) => (Some(t.as_str()), *e),
@@ -231,15 +246,37 @@ impl Store {
             tx.commit().await
         }
         .await);
+        let row = UserRow {
+            id: user.id,
+            created_at: now,
+            display_name: user.display_name.clone(),
+            avatar_url: String::new(),
+            locale: user.locale.clone(),
+            email: user.email.clone(),
+            phone_number: None,
+            password_hash: user.password_hash.clone(),
+            email_verified: false,
+            phone_number_verified: false,
+            default_role: user.default_role.clone(),
+            is_anonymous: user.is_anonymous,
+            disabled: false,
+            metadata: user.metadata.clone().map(Json),
+            active_mfa_type: None,
+            roles: user.roles.clone(),
+        };
         match result {
-            Ok(()) => Ok(Ok(())),
+            Ok(()) => Ok(Ok(row)),
             Err(e) if is_unique_violation(&e) => Ok(Err(EmailTaken)),
             Err(e) => Err(e),
         }
     }
 
     /// Stores a new refresh token for an existing user.
-    pub(crate) async fn insert_refresh_token(&self, user_id: Uuid, r: &NewRefreshToken) -> Result<(), sqlx::Error> {
+    pub(crate) async fn insert_refresh_token(
+        &self,
+        user_id: Uuid,
+        r: &NewRefreshToken,
+    ) -> Result<(), sqlx::Error> {
         with_pool!(self, p => {
             sqlx::query(
                 "INSERT INTO refresh_tokens (id, created_at, expires_at, user_id, refresh_token_hash) \
@@ -301,35 +338,58 @@ impl Store {
             });
         };
         match self.user_by_id(user_id).await? {
-            Some(user) => Ok(Rotation::Rotated { refresh_token_id, user }),
+            Some(user) => Ok(Rotation::Rotated {
+                refresh_token_id,
+                user: Box::new(user),
+            }),
             None => Ok(Rotation::Invalid),
         }
     }
 
-    async fn with_roles(&self, user: Option<UserRow>) -> Result<Option<UserRow>, sqlx::Error> {
-        let Some(mut user) = user else { return Ok(None) };
-        let roles: Vec<(String,)> = with_pool!(self, p => {
-            sqlx::query_as("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
-                .bind(user.id)
-                .fetch_all(p)
-                .await?
-        });
-        user.roles = roles.into_iter().map(|(r,)| r).collect();
+    /// The user matching `condition` (on alias `u`, bound to `$1`), with roles, in one round trip:
+    /// a join gives one row per role.
+    async fn user_where<T>(&self, condition: &str, value: T) -> Result<Option<UserRow>, sqlx::Error>
+    where
+        T: for<'q> sqlx::Encode<'q, sqlx::Sqlite>
+            + sqlx::Type<sqlx::Sqlite>
+            + for<'q> sqlx::Encode<'q, sqlx::Postgres>
+            + sqlx::Type<sqlx::Postgres>
+            + Send
+            + Clone,
+    {
+        let columns = USER_COLUMNS
+            .split(", ")
+            .map(|c| format!("u.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns}, r.role FROM users u LEFT JOIN user_roles r ON r.user_id = u.id \
+             WHERE {condition} ORDER BY r.role"
+        );
+        let rows: Vec<UserWithRole> =
+            with_pool!(self, p => sqlx::query_as(&sql).bind(value.clone()).fetch_all(p).await?);
+        let mut rows = rows.into_iter();
+        let Some(first) = rows.next() else {
+            return Ok(None);
+        };
+        let mut user = first.user;
+        user.roles = first
+            .role
+            .into_iter()
+            .chain(rows.filter_map(|r| r.role))
+            .collect();
         Ok(Some(user))
     }
 
     /// The user with this id, with roles.
     pub(crate) async fn user_by_id(&self, id: Uuid) -> Result<Option<UserRow>, sqlx::Error> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let user = with_pool!(self, p => sqlx::query_as::<_, UserRow>(&sql).bind(id).fetch_optional(p).await?);
-        self.with_roles(user).await
+        self.user_where("u.id = $1", id).await
     }
 
     /// The user with this email (case-insensitive), with roles.
     pub(crate) async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>, sqlx::Error> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)");
-        let user = with_pool!(self, p => sqlx::query_as::<_, UserRow>(&sql).bind(email).fetch_optional(p).await?);
-        self.with_roles(user).await
+        self.user_where("lower(u.email) = lower($1)", email.to_owned())
+            .await
     }
 
     /// Deletes one refresh token by hash; `true` if it existed.
@@ -344,7 +404,10 @@ impl Store {
     }
 
     /// Deletes every regular refresh token of a user.
-    pub(crate) async fn delete_user_refresh_tokens(&self, user_id: Uuid) -> Result<u64, sqlx::Error> {
+    pub(crate) async fn delete_user_refresh_tokens(
+        &self,
+        user_id: Uuid,
+    ) -> Result<u64, sqlx::Error> {
         with_pool!(self, p => {
             sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND type = 'regular'")
                 .bind(user_id)
@@ -356,7 +419,10 @@ impl Store {
 
     /// Turns an anonymous user into a registered one, in one transaction. Returns `Ok(Ok(false))`
     /// when the user is no longer anonymous (checked inside the transaction).
-    pub(crate) async fn deanonymize(&self, d: &Deanonymize) -> Result<Result<bool, EmailTaken>, sqlx::Error> {
+    pub(crate) async fn deanonymize(
+        &self,
+        d: &Deanonymize,
+    ) -> Result<Result<bool, EmailTaken>, sqlx::Error> {
         let now = now();
         let (ticket, ticket_expires_at) = match &d.ticket {
             Some((t, e)) => (Some(t.as_str()), *e),
@@ -416,7 +482,12 @@ impl Store {
     }
 
     /// Gives a user a new one-time ticket (magic link, email verification).
-    pub(crate) async fn set_ticket(&self, user_id: Uuid, ticket: &str, expires_at: DateTime<Utc>) -> Result<(), sqlx::Error> {
+    pub(crate) async fn set_ticket(
+        &self,
+        user_id: Uuid,
+        ticket: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
         with_pool!(self, p => {
             sqlx::query("UPDATE users SET ticket = $1, ticket_expires_at = $2, updated_at = $3 WHERE id = $4")
                 .bind(ticket)
@@ -431,7 +502,10 @@ impl Store {
 
     /// Uses up a ticket: if it exists and has not expired, clears it, marks the email verified and
     /// returns the user. One-time: a second call with the same ticket finds nothing.
-    pub(crate) async fn consume_ticket(&self, ticket: &str) -> Result<Option<UserRow>, sqlx::Error> {
+    pub(crate) async fn consume_ticket(
+        &self,
+        ticket: &str,
+    ) -> Result<Option<UserRow>, sqlx::Error> {
         let now = now();
         let id: Option<(Uuid,)> = with_pool!(self, p => {
             sqlx::query_as(
@@ -456,7 +530,11 @@ impl Store {
     }
 
     /// Sets `disabled` on a user (an emulator-only admin action).
-    pub(crate) async fn set_disabled(&self, user_id: Uuid, disabled: bool) -> Result<bool, sqlx::Error> {
+    pub(crate) async fn set_disabled(
+        &self,
+        user_id: Uuid,
+        disabled: bool,
+    ) -> Result<bool, sqlx::Error> {
         with_pool!(self, p => {
             sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
                 .bind(disabled)
@@ -468,7 +546,10 @@ impl Store {
     }
 
     /// The stored hash of every refresh token of a user (for tests: tokens are never stored raw).
-    pub(crate) async fn refresh_token_hashes(&self, user_id: Uuid) -> Result<Vec<String>, sqlx::Error> {
+    pub(crate) async fn refresh_token_hashes(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Vec<String>, sqlx::Error> {
         let rows: Vec<(String,)> = with_pool!(self, p => {
             sqlx::query_as("SELECT refresh_token_hash FROM refresh_tokens WHERE user_id = $1 ORDER BY created_at")
                 .bind(user_id)

@@ -34,13 +34,20 @@ fn start(db: &Path) -> (Child, String) {
 }
 
 fn temp_db() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("nhost-emulator-durability-{}", uuid::Uuid::new_v4().simple()));
+    let dir = std::env::temp_dir().join(format!(
+        "nhost-emulator-durability-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir.join("auth.sqlite")
 }
 
 async fn refresh(http: &reqwest::Client, url: &str, token: &str) -> reqwest::Response {
-    http.post(format!("{url}/token")).json(&json!({ "refreshToken": token })).send().await.expect("request sent")
+    http.post(format!("{url}/token"))
+        .json(&json!({ "refreshToken": token }))
+        .send()
+        .await
+        .expect("request sent")
 }
 
 #[tokio::test]
@@ -52,15 +59,25 @@ async fn acknowledged_sessions_survive_sigkill() {
     // Sign in 20 users and rotate each token once: every one of these 40 answers was a 200.
     let mut sessions = Vec::new();
     for _ in 0..20 {
-        let res = http.post(format!("{url}/signin/anonymous")).send().await.expect("sign-in sent");
+        let res = http
+            .post(format!("{url}/signin/anonymous"))
+            .send()
+            .await
+            .expect("sign-in sent");
         assert_eq!(res.status(), 200);
         let body: Value = res.json().await.expect("json");
-        let first = body["session"]["refreshToken"].as_str().expect("refreshToken").to_owned();
+        let first = body["session"]["refreshToken"]
+            .as_str()
+            .expect("refreshToken")
+            .to_owned();
         let res = refresh(&http, &url, &first).await;
         assert_eq!(res.status(), 200);
         let session: Value = res.json().await.expect("json");
         sessions.push((
-            session["refreshToken"].as_str().expect("rotated token").to_owned(),
+            session["refreshToken"]
+                .as_str()
+                .expect("rotated token")
+                .to_owned(),
             session["user"]["id"].as_str().expect("user id").to_owned(),
         ));
     }

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::{
-    SignUpOptions, TicketKind, check_password, hash_password, new_session, percent_encode, redirect_allowed,
-    send_email, verify_password,
+    SignUpOptions, TicketKind, check_password, hash_password, new_session, percent_encode,
+    redirect_allowed, send_email, verify_password,
 };
 use crate::error::ApiError;
 use crate::extract::{JsonBody, is_valid_email};
@@ -21,7 +21,7 @@ use crate::state::AppState;
 use crate::store::{NewRefreshToken, NewUser};
 use crate::tokens::new_refresh_token;
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignUpEmailPasswordRequest {
     email: String,
@@ -41,7 +41,10 @@ pub(crate) async fn sign_up_email_password(
         return Err(ApiError::bad_request("email is not a valid email address"));
     }
     check_password(&state, &body.password)?;
-    let options = body.options.unwrap_or_default().resolve(&state, &body.email)?;
+    let options = body
+        .options
+        .unwrap_or_default()
+        .resolve(&state, &body.email)?;
     if state.store.user_by_email(&body.email).await?.is_some() {
         return Err(ApiError::email_already_in_use());
     }
@@ -60,20 +63,33 @@ pub(crate) async fn sign_up_email_password(
         ticket: ticket.clone(),
     };
     let (token, hash) = new_refresh_token();
-    let refresh = NewRefreshToken { id: Uuid::new_v4(), hash, expires_at: super::refresh_expiry(&state) };
-    if state.store.create_user(&user, (!verify).then_some(&refresh)).await?.is_err() {
+    let refresh = NewRefreshToken {
+        id: Uuid::new_v4(),
+        hash,
+        expires_at: super::refresh_expiry(&state),
+    };
+    let Ok(row) = state
+        .store
+        .create_user(&user, (!verify).then_some(&refresh))
+        .await?
+    else {
         return Err(ApiError::email_already_in_use());
-    }
+    };
     if let Some((ticket, _)) = ticket {
-        send_email(&state, &body.email, TicketKind::VerifyEmail, &ticket, &options.redirect_to);
+        send_email(
+            &state,
+            &body.email,
+            TicketKind::VerifyEmail,
+            &ticket,
+            &options.redirect_to,
+        );
         return Ok(Json(serde_json::json!({})));
     }
-    let row = state.store.user_by_id(user.id).await?.ok_or_else(ApiError::internal)?;
     let session = super::session_json(&state, row, token, refresh.id)?;
     Ok(Json(serde_json::json!({ "session": session })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignInEmailPasswordRequest {
     email: String,
@@ -89,7 +105,9 @@ pub(crate) async fn sign_in_email_password(
         return Err(ApiError::bad_request("email is not a valid email address"));
     }
     if body.password.chars().count() > 50 {
-        return Err(ApiError::bad_request("password must be at most 50 characters"));
+        return Err(ApiError::bad_request(
+            "password must be at most 50 characters",
+        ));
     }
     let user = state.store.user_by_email(&body.email).await?;
     let Some(user) = user else {
@@ -114,7 +132,7 @@ pub(crate) async fn sign_in_email_password(
     Ok(Json(serde_json::json!({ "session": session })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
 #[serde(deny_unknown_fields)]
 pub(crate) struct SignInPasswordlessEmailRequest {
     email: String,
@@ -133,7 +151,10 @@ pub(crate) async fn sign_in_passwordless_email(
     if !is_valid_email(&body.email) {
         return Err(ApiError::bad_request("email is not a valid email address"));
     }
-    let options = body.options.unwrap_or_default().resolve(&state, &body.email)?;
+    let options = body
+        .options
+        .unwrap_or_default()
+        .resolve(&state, &body.email)?;
     let (ticket, expires_at) = TicketKind::Passwordless.new_ticket();
     match state.store.user_by_email(&body.email).await? {
         Some(user) if user.disabled => return Err(ApiError::disabled_user()),
@@ -161,7 +182,13 @@ pub(crate) async fn sign_in_passwordless_email(
             }
         }
     }
-    send_email(&state, &body.email, TicketKind::Passwordless, &ticket, &options.redirect_to);
+    send_email(
+        &state,
+        &body.email,
+        TicketKind::Passwordless,
+        &ticket,
+        &options.redirect_to,
+    );
     Ok(Json("OK"))
 }
 
@@ -171,17 +198,27 @@ pub(crate) async fn verify(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let ticket = query.get("ticket").ok_or_else(|| ApiError::bad_request("query parameter `ticket` is required"))?;
-    let redirect_to =
-        query.get("redirectTo").ok_or_else(|| ApiError::bad_request("query parameter `redirectTo` is required"))?;
+    let ticket = query
+        .get("ticket")
+        .ok_or_else(|| ApiError::bad_request("query parameter `ticket` is required"))?;
+    let redirect_to = query
+        .get("redirectTo")
+        .ok_or_else(|| ApiError::bad_request("query parameter `redirectTo` is required"))?;
     if !redirect_allowed(&state, redirect_to) {
         // Never redirect to a URL we were not told to trust, not even with an error.
         return Err(ApiError::redirect_not_allowed());
     }
-    let outcome = match (TicketKind::from_ticket(ticket), state.store.consume_ticket(ticket).await?) {
+    let outcome = match (
+        TicketKind::from_ticket(ticket),
+        state.store.consume_ticket(ticket).await?,
+    ) {
         (Some(kind), Some(user)) if !user.disabled => {
             let (token, hash) = new_refresh_token();
-            let refresh = NewRefreshToken { id: Uuid::new_v4(), hash, expires_at: super::refresh_expiry(&state) };
+            let refresh = NewRefreshToken {
+                id: Uuid::new_v4(),
+                hash,
+                expires_at: super::refresh_expiry(&state),
+            };
             state.store.insert_refresh_token(user.id, &refresh).await?;
             Ok((token, kind))
         }
@@ -190,12 +227,19 @@ pub(crate) async fn verify(
     };
     let sep = if redirect_to.contains('?') { '&' } else { '?' };
     let location = match outcome {
-        Ok((token, kind)) => format!("{redirect_to}{sep}refreshToken={token}&type={}", kind.link_type()),
+        Ok((token, kind)) => format!(
+            "{redirect_to}{sep}refreshToken={token}&type={}",
+            kind.link_type()
+        ),
         Err(e) => {
             let (id, message) = e.id_and_message();
-            format!("{redirect_to}{sep}error={id}&errorDescription={}", percent_encode(&message))
+            format!(
+                "{redirect_to}{sep}error={id}&errorDescription={}",
+                percent_encode(&message)
+            )
         }
     };
-    let location = HeaderValue::from_str(&location).map_err(|_| ApiError::bad_request("redirectTo is not a valid URL"))?;
+    let location = HeaderValue::from_str(&location)
+        .map_err(|_| ApiError::bad_request("redirectTo is not a valid URL"))?;
     Ok((StatusCode::FOUND, [(LOCATION, location)]).into_response())
 }

@@ -56,7 +56,11 @@ fn parse_id(id: &str) -> Result<Uuid, ApiError> {
     Uuid::try_parse(id).map_err(|_| ApiError::bad_request("user id must be a UUID"))
 }
 
-async fn set_disabled(state: &AppState, id: &str, disabled: bool) -> Result<Json<&'static str>, ApiError> {
+async fn set_disabled(
+    state: &AppState,
+    id: &str,
+    disabled: bool,
+) -> Result<Json<&'static str>, ApiError> {
     if state.store.set_disabled(parse_id(id)?, disabled).await? {
         Ok(Json("OK"))
     } else {
@@ -65,11 +69,17 @@ async fn set_disabled(state: &AppState, id: &str, disabled: bool) -> Result<Json
 }
 
 /// `POST /_emulator/users/{id}/disable`: the user's refresh and sign-in now fail with `disabled-user`.
-async fn disable_user(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<&'static str>, ApiError> {
+async fn disable_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<&'static str>, ApiError> {
     set_disabled(&state, &id, true).await
 }
 
 /// `POST /_emulator/users/{id}/enable`.
-async fn enable_user(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<&'static str>, ApiError> {
+async fn enable_user(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<&'static str>, ApiError> {
     set_disabled(&state, &id, false).await
 }

@@ -36,16 +36,29 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/signout", post(session::sign_out))
         .route("/user", get(user::get_user))
         .route("/user/deanonymize", post(user::deanonymize))
-        .route("/signup/email-password", post(email::sign_up_email_password))
-        .route("/signin/email-password", post(email::sign_in_email_password))
-        .route("/signin/passwordless/email", post(email::sign_in_passwordless_email))
+        .route(
+            "/signup/email-password",
+            post(email::sign_up_email_password),
+        )
+        .route(
+            "/signin/email-password",
+            post(email::sign_in_email_password),
+        )
+        .route(
+            "/signin/passwordless/email",
+            post(email::sign_in_passwordless_email),
+        )
         .route("/verify", get(email::verify))
         .route("/healthz", get(system::healthz).head(system::healthz_head))
         .route("/version", get(system::version))
         .route("/.well-known/jwks.json", get(system::jwks))
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() });
 
-    let mut app = if state.prefix.is_empty() { api } else { Router::new().nest(&state.prefix, api) };
+    let mut app = if state.prefix.is_empty() {
+        api
+    } else {
+        Router::new().nest(&state.prefix, api)
+    };
     if state.config.emulator_endpoints {
         app = app.nest("/_emulator", emulator::router());
     }
@@ -63,7 +76,10 @@ pub(crate) fn router(state: AppState) -> Router {
 /// CORS the way hasura-auth does it: echo the `Origin`, allow credentials, answer preflights with 204.
 async fn cors(req: Request, next: Next) -> Response {
     let origin = req.headers().get(header::ORIGIN).cloned();
-    let requested_headers = req.headers().get(header::ACCESS_CONTROL_REQUEST_HEADERS).cloned();
+    let requested_headers = req
+        .headers()
+        .get(header::ACCESS_CONTROL_REQUEST_HEADERS)
+        .cloned();
     let mut res = if req.method() == Method::OPTIONS {
         StatusCode::NO_CONTENT.into_response()
     } else {
@@ -72,11 +88,18 @@ async fn cors(req: Request, next: Next) -> Response {
     let h = res.headers_mut();
     if let Some(origin) = origin {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
-        h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, OPTIONS"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, OPTIONS"),
+        );
         h.insert(
             header::ACCESS_CONTROL_ALLOW_HEADERS,
-            requested_headers.unwrap_or_else(|| HeaderValue::from_static("Authorization, Content-Type")),
+            requested_headers
+                .unwrap_or_else(|| HeaderValue::from_static("Authorization, Content-Type")),
         );
         h.append(header::VARY, HeaderValue::from_static("Origin"));
     }
@@ -86,15 +109,22 @@ async fn cors(req: Request, next: Next) -> Response {
 /// Creates a refresh token for `user` and signs an access token: a new session.
 pub(crate) async fn new_session(state: &AppState, user: UserRow) -> Result<SessionJson, ApiError> {
     let (token, hash) = new_refresh_token();
-    let refresh = NewRefreshToken { id: Uuid::new_v4(), hash, expires_at: refresh_expiry(state) };
+    let refresh = NewRefreshToken {
+        id: Uuid::new_v4(),
+        hash,
+        expires_at: refresh_expiry(state),
+    };
     state.store.insert_refresh_token(user.id, &refresh).await?;
     session_json(state, user, token, refresh.id)
 }
 
 /// When a refresh token issued or rotated now expires.
 pub(crate) fn refresh_expiry(state: &AppState) -> DateTime<Utc> {
-    let ttl = chrono::Duration::from_std(state.config.refresh_token_expires_in).unwrap_or(chrono::Duration::MAX);
-    now().checked_add_signed(ttl).unwrap_or(DateTime::<Utc>::MAX_UTC)
+    let ttl = chrono::Duration::from_std(state.config.refresh_token_expires_in)
+        .unwrap_or(chrono::Duration::MAX);
+    now()
+        .checked_add_signed(ttl)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Signs the access token and assembles the `Session` JSON.
@@ -112,10 +142,14 @@ pub(crate) fn session_json(
         roles: &user.roles,
         is_anonymous: user.is_anonymous,
     };
-    let access_token = state.config.jwt_secret.sign(&subject, iat, iat.saturating_add(ttl as i64)).map_err(|e| {
-        tracing::error!(error = %e, "signing an access token failed");
-        ApiError::internal()
-    })?;
+    let access_token = state
+        .config
+        .jwt_secret
+        .sign(&subject, iat, iat.saturating_add(ttl as i64))
+        .map_err(|e| {
+            tracing::error!(error = %e, "signing an access token failed");
+            ApiError::internal()
+        })?;
     Ok(SessionJson {
         access_token,
         access_token_expires_in: ttl,
@@ -126,7 +160,7 @@ pub(crate) fn session_json(
 }
 
 /// `SignUpOptions` of the spec.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct SignUpOptions {
     allowed_roles: Option<Vec<String>>,
@@ -149,7 +183,11 @@ pub(crate) struct ResolvedOptions {
 
 impl SignUpOptions {
     /// Validates against the spec and the server's settings; `email` is the display name default.
-    pub(crate) fn resolve(self, state: &AppState, email: &str) -> Result<ResolvedOptions, ApiError> {
+    pub(crate) fn resolve(
+        self,
+        state: &AppState,
+        email: &str,
+    ) -> Result<ResolvedOptions, ApiError> {
         let c = &state.config;
         if let Some(name) = &self.display_name {
             check_display_name(name)?;
@@ -160,11 +198,18 @@ impl SignUpOptions {
                 return Err(ApiError::locale_not_allowed());
             }
         }
-        let allowed_roles = self.allowed_roles.unwrap_or_else(|| c.user_default_allowed_roles.clone());
-        if allowed_roles.iter().any(|r| !c.user_default_allowed_roles.contains(r)) {
+        let allowed_roles = self
+            .allowed_roles
+            .unwrap_or_else(|| c.user_default_allowed_roles.clone());
+        if allowed_roles
+            .iter()
+            .any(|r| !c.user_default_allowed_roles.contains(r))
+        {
             return Err(ApiError::role_not_allowed());
         }
-        let default_role = self.default_role.unwrap_or_else(|| c.user_default_role.clone());
+        let default_role = self
+            .default_role
+            .unwrap_or_else(|| c.user_default_role.clone());
         if !allowed_roles.contains(&default_role) {
             return Err(ApiError::default_role_not_allowed());
         }
@@ -189,7 +234,11 @@ pub(crate) fn redirect_allowed(state: &AppState, url: &str) -> bool {
     let c = &state.config;
     std::iter::once(&c.client_url)
         .chain(&c.allowed_redirect_urls)
-        .any(|allowed| url == allowed || url.starts_with(&format!("{}/", allowed.trim_end_matches('/'))) || url.starts_with(&format!("{allowed}?")))
+        .any(|allowed| {
+            url == allowed
+                || url.starts_with(&format!("{}/", allowed.trim_end_matches('/')))
+                || url.starts_with(&format!("{allowed}?"))
+        })
 }
 
 /// The spec's display name rule: at most 32 characters of letters, numbers, symbols, spaces and
@@ -219,7 +268,9 @@ pub(crate) fn check_locale_shape(locale: &str) -> Result<(), ApiError> {
 /// The spec's password bounds: at most 50 characters by schema; the configured minimum by handler.
 pub(crate) fn check_password(state: &AppState, password: &str) -> Result<(), ApiError> {
     if password.chars().count() > 50 {
-        return Err(ApiError::bad_request("password must be at most 50 characters"));
+        return Err(ApiError::bad_request(
+            "password must be at most 50 characters",
+        ));
     }
     if password.chars().count() < state.config.password_min_length {
         return Err(ApiError::password_too_short());
@@ -282,7 +333,13 @@ impl TicketKind {
 }
 
 /// "Sends" an email: puts it in the development mailbox.
-pub(crate) fn send_email(state: &AppState, to: &str, kind: TicketKind, ticket: &str, redirect_to: &str) {
+pub(crate) fn send_email(
+    state: &AppState,
+    to: &str,
+    kind: TicketKind,
+    ticket: &str,
+    redirect_to: &str,
+) {
     let link = format!(
         "{}/verify?ticket={}&type={}&redirectTo={}",
         state.server_url,
@@ -291,10 +348,19 @@ pub(crate) fn send_email(state: &AppState, to: &str, kind: TicketKind, ticket: &
         percent_encode(redirect_to)
     );
     let (subject, body) = match kind {
-        TicketKind::VerifyEmail => ("Verify your email", format!("Use this link to verify your email:\n\n{link}\n")),
-        TicketKind::Passwordless => ("Your magic link", format!("Use this link to sign in:\n\n{link}\n")),
+        TicketKind::VerifyEmail => (
+            "Verify your email",
+            format!("Use this link to verify your email:\n\n{link}\n"),
+        ),
+        TicketKind::Passwordless => (
+            "Your magic link",
+            format!("Use this link to sign in:\n\n{link}\n"),
+        ),
     };
-    tracing::info!(kind = kind.link_type(), "email put in the development mailbox");
+    tracing::info!(
+        kind = kind.link_type(),
+        "email put in the development mailbox"
+    );
     state.mailbox.push(Email {
         to: to.to_owned(),
         kind: kind.link_type().to_owned(),
@@ -329,7 +395,15 @@ mod tests {
         for ok in ["John Smith", "Ana-María O'Neil", "李小龙", "A+B", "x"] {
             assert!(check_display_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a&b", "http://x", "a/b", "<script>alert(1)</script>", &"x".repeat(33), "tab\there"] {
+        for bad in [
+            "",
+            "a&b",
+            "http://x",
+            "a/b",
+            "<script>alert(1)</script>",
+            &"x".repeat(33),
+            "tab\there",
+        ] {
             assert!(check_display_name(bad).is_err(), "{bad}");
         }
     }

@@ -14,7 +14,7 @@ use crate::state::AppState;
 use crate::store::{NewRefreshToken, NewUser, Rotation};
 use crate::tokens::{hash_refresh_token, new_refresh_token};
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct SignInAnonymousRequest {
     display_name: Option<String>,
@@ -35,7 +35,11 @@ pub(crate) async fn sign_in_anonymous(
     if c.disable_signup {
         return Err(ApiError::signup_disabled());
     }
-    let body = body.unwrap_or(SignInAnonymousRequest { display_name: None, locale: None, metadata: None });
+    let body = body.unwrap_or(SignInAnonymousRequest {
+        display_name: None,
+        locale: None,
+        metadata: None,
+    });
     if let Some(locale) = &body.locale {
         check_locale_shape(locale)?;
     }
@@ -44,9 +48,8 @@ pub(crate) async fn sign_in_anonymous(
         .locale
         .filter(|l| c.locale_allowed.contains(l))
         .unwrap_or_else(|| c.locale_default.clone());
-    let user_id = Uuid::new_v4();
     let user = NewUser {
-        id: user_id,
+        id: Uuid::new_v4(),
         display_name: body.display_name.unwrap_or_else(|| "Anonymous User".into()),
         locale,
         email: None,
@@ -58,17 +61,22 @@ pub(crate) async fn sign_in_anonymous(
         ticket: None,
     };
     let (token, hash) = new_refresh_token();
-    let refresh = NewRefreshToken { id: Uuid::new_v4(), hash, expires_at: refresh_expiry(&state) };
-    if state.store.create_user(&user, Some(&refresh)).await?.is_err() {
-        // Anonymous users have no email, so a unique violation cannot come from one.
-        return Err(ApiError::internal());
-    }
-    let row = state.store.user_by_id(user_id).await?.ok_or_else(ApiError::internal)?;
+    let refresh = NewRefreshToken {
+        id: Uuid::new_v4(),
+        hash,
+        expires_at: refresh_expiry(&state),
+    };
+    // Anonymous users have no email, so a unique violation cannot come from one.
+    let row = state
+        .store
+        .create_user(&user, Some(&refresh))
+        .await?
+        .map_err(|_| ApiError::internal())?;
     let session = session_json(&state, row, token, refresh.id)?;
     Ok(Json(serde_json::json!({ "session": session })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RefreshTokenRequest {
     refresh_token: String,
@@ -82,19 +90,28 @@ pub(crate) async fn refresh_token(
     state.stats.count_token_request();
     // The spec's pattern: a lowercase hyphenated UUID.
     let old = body.refresh_token.as_str();
-    let well_formed = old.len() == 36 && Uuid::try_parse(old).is_ok() && !old.bytes().any(|b| b.is_ascii_uppercase());
+    let well_formed = old.len() == 36
+        && Uuid::try_parse(old).is_ok()
+        && !old.bytes().any(|b| b.is_ascii_uppercase());
     if !well_formed {
         return Err(ApiError::bad_request("refreshToken must be a UUID"));
     }
     let (token, new_hash) = new_refresh_token();
-    match state.store.rotate_refresh_token(&hash_refresh_token(old), &new_hash, refresh_expiry(&state)).await? {
-        Rotation::Rotated { refresh_token_id, user } => Ok(Json(session_json(&state, user, token, refresh_token_id)?)),
+    match state
+        .store
+        .rotate_refresh_token(&hash_refresh_token(old), &new_hash, refresh_expiry(&state))
+        .await?
+    {
+        Rotation::Rotated {
+            refresh_token_id,
+            user,
+        } => Ok(Json(session_json(&state, *user, token, refresh_token_id)?)),
         Rotation::Invalid => Err(ApiError::invalid_refresh_token()),
         Rotation::Disabled => Err(ApiError::disabled_user()),
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SignOutRequest {
     refresh_token: Option<String>,
@@ -110,18 +127,26 @@ pub(crate) async fn sign_out(
     JsonBody(body): JsonBody<SignOutRequest>,
 ) -> Result<Json<&'static str>, ApiError> {
     if body.all {
-        let claims = claims.ok_or_else(|| ApiError::unauthorized("signing out of all sessions needs a bearer token"))?;
-        state.store.delete_user_refresh_tokens(claims.user_id).await?;
+        let claims = claims.ok_or_else(|| {
+            ApiError::unauthorized("signing out of all sessions needs a bearer token")
+        })?;
+        state
+            .store
+            .delete_user_refresh_tokens(claims.user_id)
+            .await?;
     } else {
-        let token = body
-            .refresh_token
-            .ok_or_else(|| ApiError::invalid_request("refreshToken is required unless `all` is true"))?;
-        state.store.delete_refresh_token(&hash_refresh_token(&token)).await?;
+        let token = body.refresh_token.ok_or_else(|| {
+            ApiError::invalid_request("refreshToken is required unless `all` is true")
+        })?;
+        state
+            .store
+            .delete_refresh_token(&hash_refresh_token(&token))
+            .await?;
     }
     Ok(Json("OK"))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
 #[serde(deny_unknown_fields)]
 pub(crate) struct VerifyTokenRequest {
     token: Option<String>,
@@ -143,7 +168,9 @@ pub(crate) async fn verify_token(
     let token = body
         .and_then(|b| b.token)
         .or_else(from_header)
-        .ok_or_else(|| ApiError::unauthorized("no token: send {\"token\": …} or a bearer header"))?;
+        .ok_or_else(|| {
+            ApiError::unauthorized("no token: send {\"token\": …} or a bearer header")
+        })?;
     state
         .config
         .jwt_secret

@@ -12,7 +12,10 @@ use crate::store::Deanonymize;
 use crate::wire::UserJson;
 
 /// `GET /user` → bare `User`; anonymous users get `403 forbidden-anonymous` (current upstream).
-pub(crate) async fn get_user(State(state): State<AppState>, Bearer(claims): Bearer) -> Result<Json<UserJson>, ApiError> {
+pub(crate) async fn get_user(
+    State(state): State<AppState>,
+    Bearer(claims): Bearer,
+) -> Result<Json<UserJson>, ApiError> {
     let user = state
         .store
         .user_by_id(claims.user_id)
@@ -24,14 +27,14 @@ pub(crate) async fn get_user(State(state): State<AppState>, Bearer(claims): Bear
     Ok(Json(user.into()))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
 #[serde(rename_all = "kebab-case")]
 pub(crate) enum SignInMethod {
     EmailPassword,
     Passwordless,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct DeanonymizeRequest {
     sign_in_method: SignInMethod,
@@ -58,15 +61,18 @@ pub(crate) async fn deanonymize(
     }
     let password = match body.sign_in_method {
         SignInMethod::EmailPassword => {
-            let password = body
-                .password
-                .ok_or_else(|| ApiError::invalid_request("password is required for the email-password method"))?;
+            let password = body.password.ok_or_else(|| {
+                ApiError::invalid_request("password is required for the email-password method")
+            })?;
             check_password(&state, &password)?;
             Some(password)
         }
         SignInMethod::Passwordless => None,
     };
-    let options = body.options.unwrap_or_default().resolve(&state, &body.email)?;
+    let options = body
+        .options
+        .unwrap_or_default()
+        .resolve(&state, &body.email)?;
     if state.store.user_by_email(&body.email).await?.is_some() {
         return Err(ApiError::email_already_in_use());
     }
@@ -74,7 +80,10 @@ pub(crate) async fn deanonymize(
         Some(p) => Some(hash_password(&state, p).await?),
         None => None,
     };
-    let ticket_kind = match (password_hash.is_some(), state.config.email_verification_required) {
+    let ticket_kind = match (
+        password_hash.is_some(),
+        state.config.email_verification_required,
+    ) {
         (false, _) => Some(TicketKind::Passwordless),
         (true, true) => Some(TicketKind::VerifyEmail),
         (true, false) => None,
