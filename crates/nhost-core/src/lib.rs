@@ -1,6 +1,51 @@
 //! The Nhost Auth client for Rust: anonymous sign-in, sessions, race-free token refresh and
-//! typed errors, on native (tokio) and `wasm32-unknown-unknown`.
+//! typed errors — one API on native (tokio) and in the browser (`wasm32-unknown-unknown`).
 //!
-//! **Status: not written yet.** This crate is an empty placeholder in the workspace so that the
-//! layout is final; it exports nothing. Until it lands, talk to an auth server (for example
-//! `nhost-auth-emulator`) over HTTP directly.
+//! It is the Rust counterpart of `@nhost/hasura-auth-js`; `nhost-yew` and `nhost-ssr` are thin
+//! adapters over it.
+//!
+//! ```no_run
+//! use nhost_core::{NhostClient, SignInAnonymousOptions};
+//!
+//! # async fn demo() -> Result<(), nhost_core::AuthError> {
+//! let client = NhostClient::builder().subdomain("myapp").region("eu-central-1").build()?;
+//! let session = client.sign_in_anonymous(SignInAnonymousOptions::default()).await?;
+//! println!("signed in as {:?}", session.user_id());
+//!
+//! // Call Hasura with the user's role; refreshed first when close to expiry, and however many
+//! // tasks ask at once, only one refresh request is sent.
+//! let token = client.access_token().await?;
+//! # let _ = token;
+//! # Ok(()) }
+//! ```
+//!
+//! Errors have the shape the hooks show, `{status, error, message}`: see [`AuthError`].
+
+mod api;
+mod client;
+mod error;
+mod flight;
+mod options;
+mod platform;
+mod session;
+mod state;
+mod storage;
+
+pub use client::{
+    DEFAULT_CLAIMS_NAMESPACE, NhostClient, NhostClientBuilder, SignOutScope, SignUpOutcome,
+    Subscription,
+};
+pub use error::{
+    AuthError, ErrorCode, STATUS_NETWORK, STATUS_OTHER, STATUS_STATE, STATUS_VALIDATION,
+};
+pub use flight::SingleFlight;
+pub use options::{DeanonymizeMethod, SignInAnonymousOptions, SignUpOptions};
+pub use platform::{MaybeSend, MaybeSendSync};
+pub use session::{AccessToken, HasuraClaims, RefreshToken, Session, User};
+pub use state::{AuthChange, AuthState, RETRY_BACKOFF, refresh_margin};
+#[cfg(target_arch = "wasm32")]
+pub use storage::LocalStorage;
+pub use storage::{
+    MemoryStorage, REFRESH_TOKEN_EXPIRES_AT_KEY, REFRESH_TOKEN_ID_KEY, REFRESH_TOKEN_KEY,
+    SessionStorage,
+};

@@ -1,0 +1,322 @@
+//! Domain types: sessions, users, Hasura claims, and the secret-token newtypes.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use web_time::{SystemTime, UNIX_EPOCH};
+
+macro_rules! secret {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        ///
+        /// Its `Debug` prints `[redacted]`; read it with [`Self::expose`] where it is really needed.
+        #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Wraps a token.
+            pub fn new(token: impl Into<String>) -> Self {
+                Self(token.into())
+            }
+            /// The token itself. Never log it.
+            pub fn expose(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+    };
+}
+
+secret!(
+    /// A JWT access token: send it as `Authorization: Bearer …` to Hasura.
+    AccessToken
+);
+secret!(
+    /// A refresh token: a one-time secret exchanged for a new session at `POST /token`.
+    RefreshToken
+);
+
+/// A user as the auth server describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct User {
+    /// The user id (a UUID).
+    pub id: String,
+    /// When the user was created (RFC 3339).
+    #[serde(default)]
+    pub created_at: String,
+    /// Display name (`Anonymous User` for anonymous users).
+    #[serde(default)]
+    pub display_name: String,
+    /// Avatar URL (may be empty).
+    #[serde(default)]
+    pub avatar_url: String,
+    /// Two-letter locale.
+    #[serde(default)]
+    pub locale: String,
+    /// Email, absent for anonymous users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Phone number, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    /// Whether the user signed in anonymously and has not been deanonymized.
+    #[serde(default)]
+    pub is_anonymous: bool,
+    /// The default Hasura role.
+    #[serde(default)]
+    pub default_role: String,
+    /// Every role the user may use.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Free-form metadata (`null` when none).
+    #[serde(default)]
+    pub metadata: serde_json::Value,
+    /// Whether the email is verified.
+    #[serde(default)]
+    pub email_verified: bool,
+    /// Whether the phone number is verified.
+    #[serde(default)]
+    pub phone_number_verified: bool,
+    /// Active MFA type, if any.
+    #[serde(default)]
+    pub active_mfa_type: Option<String>,
+}
+
+/// The Hasura claims of an access token, decoded (not verified: the client has no key, and
+/// needs none — Hasura and the server verify).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct HasuraClaims {
+    /// `x-hasura-user-id`.
+    pub user_id: String,
+    /// `x-hasura-default-role`.
+    pub default_role: String,
+    /// `x-hasura-allowed-roles`.
+    pub allowed_roles: Vec<String>,
+    /// `x-hasura-user-is-anonymous`, sent as the string `"true"`/`"false"`.
+    pub is_anonymous: bool,
+}
+
+/// What could be read from an access token's payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DecodedToken {
+    pub(crate) claims: HasuraClaims,
+    pub(crate) exp: Option<u64>,
+}
+
+/// Decodes the payload of a JWT: base64url JSON with Hasura's claims namespace.
+pub(crate) fn decode_access_token(token: &str, namespace: &str) -> Option<DecodedToken> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let ns = json.get(namespace)?;
+    let text = |key: &str| ns.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+    let allowed_roles = match ns.get("x-hasura-allowed-roles") {
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        // Some setups send the list as a Postgres array literal string: `{a,b}`.
+        Some(serde_json::Value::String(s)) => s
+            .trim_matches(|c| c == '{' || c == '}')
+            .split(',')
+            .map(|r| r.trim().trim_matches('"').to_owned())
+            .filter(|r| !r.is_empty())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let is_anonymous = match ns.get("x-hasura-user-is-anonymous") {
+        Some(serde_json::Value::String(s)) => s == "true",
+        Some(serde_json::Value::Bool(b)) => *b,
+        _ => false,
+    };
+    Some(DecodedToken {
+        claims: HasuraClaims {
+            user_id: text("x-hasura-user-id")
+                .or_else(|| json.get("sub")?.as_str().map(str::to_owned))?,
+            default_role: text("x-hasura-default-role").unwrap_or_default(),
+            allowed_roles,
+            is_anonymous,
+        },
+        exp: json.get("exp").and_then(|v| v.as_u64()),
+    })
+}
+
+/// Seconds since the Unix epoch, now.
+pub(crate) fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// A signed-in session.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct Session {
+    /// The access token (a JWT).
+    pub access_token: AccessToken,
+    /// Lifetime of the access token in seconds, as the server said when issuing it.
+    pub access_token_expires_in: u64,
+    /// When the access token expires, in seconds since the Unix epoch.
+    pub access_token_expires_at: u64,
+    /// The refresh token (rotated by every refresh).
+    pub refresh_token: RefreshToken,
+    /// The refresh token's row id (stable across rotations).
+    pub refresh_token_id: String,
+    /// The user, when the server sent it.
+    pub user: Option<User>,
+    /// The Hasura claims decoded from the access token.
+    pub claims: Option<HasuraClaims>,
+}
+
+impl Session {
+    /// Builds a session from the server's `Session` JSON, received at `received_at` (Unix seconds).
+    pub(crate) fn from_wire(
+        wire: crate::api::SessionWire,
+        received_at: u64,
+        namespace: &str,
+    ) -> Self {
+        let decoded = decode_access_token(&wire.access_token, namespace);
+        // Trust the server's `accessTokenExpiresIn` relative to our clock rather than the
+        // token's `exp`, so a skewed client clock does not make every token look expired.
+        let expires_at = received_at.saturating_add(wire.access_token_expires_in);
+        Session {
+            access_token: AccessToken::new(wire.access_token),
+            access_token_expires_in: wire.access_token_expires_in,
+            access_token_expires_at: expires_at,
+            refresh_token: RefreshToken::new(wire.refresh_token),
+            refresh_token_id: wire.refresh_token_id.unwrap_or_default(),
+            user: wire.user,
+            claims: decoded.map(|d| d.claims),
+        }
+    }
+
+    /// The user id, from the user or the claims.
+    pub fn user_id(&self) -> Option<&str> {
+        self.user
+            .as_ref()
+            .map(|u| u.id.as_str())
+            .or_else(|| self.claims.as_ref().map(|c| c.user_id.as_str()))
+    }
+
+    /// Whether the user is anonymous (from the user, else the claims).
+    pub fn is_anonymous(&self) -> bool {
+        match (&self.user, &self.claims) {
+            (Some(u), _) => u.is_anonymous,
+            (None, Some(c)) => c.is_anonymous,
+            (None, None) => false,
+        }
+    }
+
+    /// Time left before the access token expires (zero when it has).
+    pub fn expires_in(&self) -> Duration {
+        Duration::from_secs(self.access_token_expires_at.saturating_sub(unix_now()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jwt(payload: serde_json::Value) -> String {
+        let enc = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.sig",
+            enc(&serde_json::json!({"alg": "HS256"})),
+            enc(&payload)
+        )
+    }
+
+    #[test]
+    fn decodes_hasura_claims() {
+        let ns = "https://hasura.io/jwt/claims";
+        let cases = [
+            (
+                serde_json::json!({"x-hasura-user-is-anonymous": "true"}),
+                true,
+            ),
+            (
+                serde_json::json!({"x-hasura-user-is-anonymous": "false"}),
+                false,
+            ),
+            (
+                serde_json::json!({"x-hasura-user-is-anonymous": true}),
+                true,
+            ),
+            (serde_json::json!({}), false),
+        ];
+        for (extra, anonymous) in cases {
+            let mut claims = serde_json::json!({
+                "x-hasura-user-id": "u1",
+                "x-hasura-default-role": "public",
+                "x-hasura-allowed-roles": ["public"],
+            });
+            claims
+                .as_object_mut()
+                .expect("object")
+                .extend(extra.as_object().expect("object").clone());
+            let token = jwt(serde_json::json!({ ns: claims, "exp": 42, "sub": "u1" }));
+            let d = decode_access_token(&token, ns).expect("decodes");
+            assert_eq!(d.claims.user_id, "u1");
+            assert_eq!(d.claims.default_role, "public");
+            assert_eq!(d.claims.allowed_roles, ["public"]);
+            assert_eq!(d.claims.is_anonymous, anonymous, "{extra}");
+            assert_eq!(d.exp, Some(42));
+        }
+        let pg_array = jwt(
+            serde_json::json!({ns: {"x-hasura-user-id": "u", "x-hasura-allowed-roles": "{me,user}"}}),
+        );
+        assert_eq!(
+            decode_access_token(&pg_array, ns)
+                .expect("decodes")
+                .claims
+                .allowed_roles,
+            ["me", "user"]
+        );
+        for garbage in [
+            "",
+            "a.b.c",
+            "x.!!!.y",
+            &jwt(serde_json::json!({"no": "namespace"})),
+        ] {
+            assert_eq!(decode_access_token(garbage, ns), None, "{garbage}");
+        }
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug() {
+        let a = AccessToken::new("eyJsecret");
+        let r = RefreshToken::new("1fb17604-86c7-444e-b337-09a644465f2d");
+        assert_eq!(format!("{a:?}"), "AccessToken([redacted])");
+        assert_eq!(format!("{r:?}"), "RefreshToken([redacted])");
+        let s = Session {
+            access_token: a,
+            access_token_expires_in: 900,
+            access_token_expires_at: 0,
+            refresh_token: r,
+            refresh_token_id: "id".into(),
+            user: None,
+            claims: None,
+        };
+        let debug = format!("{s:?}");
+        assert!(
+            !debug.contains("eyJsecret") && !debug.contains("1fb17604"),
+            "{debug}"
+        );
+    }
+}

@@ -1,0 +1,564 @@
+//! `nhost-core` against the real `nhost-auth-emulator`, started in-process.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nhost_auth_emulator::{Config, Emulator};
+use nhost_core::{
+    AuthChange, AuthState, DeanonymizeMethod, ErrorCode, MemoryStorage, NhostClient,
+    SessionStorage, SignInAnonymousOptions, SignOutScope, SignUpOutcome,
+};
+
+async fn emulator(tweak: impl FnOnce(&mut Config)) -> Emulator {
+    let mut config = Config::default();
+    config.bcrypt_cost = 4;
+    tweak(&mut config);
+    Emulator::start(config).await.expect("emulator starts")
+}
+
+fn client(emu: &Emulator) -> NhostClient {
+    NhostClient::builder()
+        .auth_url(emu.url())
+        .build()
+        .expect("client builds")
+}
+
+fn unique_email() -> String {
+    format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
+}
+
+/// Follows a mailbox link the way a browser would, returning the `refreshToken` it redirects with.
+async fn follow_email_link(emu: &Emulator, email: &str) -> String {
+    let mail = emu.mailbox().to(email).pop().expect("an email was sent");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http");
+    let res = http.get(&mail.link).send().await.expect("link answers");
+    assert_eq!(res.status(), 302, "the link redirects");
+    let location = res.headers()["location"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    location
+        .split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix("refreshToken="))
+        .unwrap_or_else(|| panic!("no refreshToken in {location}"))
+        .to_owned()
+}
+
+#[tokio::test]
+async fn anonymous_sign_in_gives_an_anonymous_session_with_decoded_claims() {
+    let emu = emulator(|c| c.anonymous_role = "public".into()).await;
+    let client = client(&emu);
+    let options = SignInAnonymousOptions::default()
+        .display_name("Guest")
+        .locale("en");
+    let session = client.sign_in_anonymous(options).await.expect("signed in");
+    assert!(session.is_anonymous());
+    let user = session.user.as_ref().expect("user");
+    assert_eq!(user.display_name, "Guest");
+    assert_eq!(user.roles, ["public"]);
+    let claims = client.hasura_claims().expect("claims");
+    assert_eq!(claims.default_role, "public");
+    assert_eq!(claims.allowed_roles, ["public"]);
+    assert!(
+        claims.is_anonymous,
+        "the string claim \"true\" decodes to true"
+    );
+    assert_eq!(Some(claims.user_id.as_str()), session.user_id());
+    assert!(session.expires_in() > Duration::from_secs(890));
+}
+
+#[tokio::test]
+async fn signing_in_twice_is_a_state_error_and_sends_nothing() {
+    let emu = emulator(|_| {}).await;
+    let client = client(&emu);
+    client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("first sign-in");
+    let err = client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect_err("second is refused");
+    assert_eq!(
+        (err.status, err.error.clone()),
+        (20, ErrorCode::AlreadySignedIn),
+        "{err}"
+    );
+    assert_eq!(
+        emu.stats().anonymous_sign_ins,
+        1,
+        "no request for the refused sign-in"
+    );
+}
+
+#[tokio::test]
+async fn validation_errors_come_before_any_request() {
+    // An address nothing listens on: a request would be a network error, not a validation error.
+    let client = NhostClient::builder()
+        .auth_url("http://127.0.0.1:9")
+        .build()
+        .expect("client");
+    let err = client
+        .sign_in_email_password("not-an-email", "secret")
+        .await
+        .expect_err("invalid");
+    assert_eq!(
+        (err.status, err.error.clone()),
+        (10, ErrorCode::InvalidEmail)
+    );
+    let err = client
+        .sign_up_email_password("a@example.com", "ab", None)
+        .await
+        .expect_err("short");
+    assert_eq!(
+        (err.status, err.error.clone()),
+        (10, ErrorCode::InvalidPassword)
+    );
+    let err = client.access_token().await.expect_err("no session");
+    assert_eq!(
+        (err.status, err.error),
+        (20, ErrorCode::UnauthenticatedUser)
+    );
+}
+
+#[tokio::test]
+async fn server_errors_keep_the_servers_status_and_id() {
+    let emu = emulator(|c| c.anonymous_users_enabled = false).await;
+    let err = client(&emu)
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect_err("disabled");
+    assert_eq!((err.status, err.error), (409, ErrorCode::DisabledEndpoint));
+}
+
+#[tokio::test]
+async fn refresh_rotates_the_token_and_keeps_the_user() {
+    let emu = emulator(|_| {}).await;
+    let client = client(&emu);
+    let first = client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
+    let second = client.refresh_session().await.expect("refreshed");
+    assert_ne!(first.refresh_token, second.refresh_token, "rotated");
+    assert_eq!(first.refresh_token_id, second.refresh_token_id, "same row");
+    assert_eq!(first.user_id(), second.user_id());
+    assert_eq!(
+        client.session().expect("session").refresh_token,
+        second.refresh_token
+    );
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_callers_on_an_expired_token_cause_one_refresh() {
+    let emu = emulator(|c| c.access_token_expires_in = Duration::from_secs(1)).await;
+    let client = NhostClient::builder()
+        .auth_url(emu.url())
+        .auto_refresh(false)
+        .build()
+        .expect("client");
+    let old = client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let before = emu.stats().token_requests;
+    let calls = (0..100).map(|_| {
+        let c = client.clone();
+        tokio::spawn(async move { c.access_token().await })
+    });
+    let tokens: Vec<_> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|r| r.expect("task").expect("a token").expose().to_owned())
+        .collect();
+    assert_eq!(
+        emu.stats().token_requests - before,
+        1,
+        "exactly one POST /token"
+    );
+    assert!(
+        tokens.iter().all(|t| t == &tokens[0]),
+        "all 100 callers got the same token"
+    );
+    assert_ne!(tokens[0], old.access_token.expose(), "and it is a new one");
+    assert!(client.is_authenticated());
+}
+
+#[tokio::test]
+async fn auto_refresh_keeps_a_short_lived_session_alive() {
+    let emu = emulator(|c| c.access_token_expires_in = Duration::from_secs(3)).await;
+    let client = client(&emu);
+    let refreshes = Arc::new(AtomicUsize::new(0));
+    let seen = refreshes.clone();
+    let _sub = client.on_auth_state_changed(move |change| {
+        if matches!(change, AuthChange::TokenRefreshed(_)) {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let first = client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
+    tokio::time::sleep(Duration::from_millis(6_500)).await;
+    let now = client.session().expect("still signed in");
+    assert!(
+        refreshes.load(Ordering::SeqCst) >= 2,
+        "refreshed at least twice in 6.5 s of 3-second tokens"
+    );
+    assert_ne!(now.refresh_token, first.refresh_token);
+    assert_eq!(now.user_id(), first.user_id());
+    assert!(
+        now.expires_in() > Duration::ZERO,
+        "the held token is not expired"
+    );
+}
+
+#[tokio::test]
+async fn a_stored_refresh_token_is_exchanged_for_a_session_on_start() {
+    let emu = emulator(|_| {}).await;
+    let storage: Arc<dyn SessionStorage> = Arc::new(MemoryStorage::default());
+    let first = NhostClient::builder()
+        .auth_url(emu.url())
+        .shared_storage(storage.clone())
+        .build()
+        .expect("client");
+    let session = first
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
+    assert_eq!(
+        storage.get("nhostRefreshToken").as_deref(),
+        Some(session.refresh_token.expose())
+    );
+    assert!(
+        storage
+            .get("nhostRefreshTokenExpiresAt")
+            .is_some_and(|v| v.ends_with('Z'))
+    );
+    drop(first);
+
+    let restarted = NhostClient::builder()
+        .auth_url(emu.url())
+        .shared_storage(storage.clone())
+        .build()
+        .expect("client");
+    assert_eq!(restarted.auth_state(), AuthState::Loading);
+    let state = restarted.initialize().await;
+    let restored = state.session().expect("restored");
+    assert_eq!(restored.user_id(), session.user_id());
+    assert_eq!(
+        storage.get("nhostRefreshToken").as_deref(),
+        Some(restored.refresh_token.expose()),
+        "rotated token stored"
+    );
+}
+
+#[tokio::test]
+async fn a_rejected_stored_token_signs_out_and_clears_storage() {
+    let emu = emulator(|_| {}).await;
+    let storage: Arc<dyn SessionStorage> = Arc::new(MemoryStorage::default());
+    storage.set("nhostRefreshToken", &uuid::Uuid::new_v4().to_string());
+    let client = NhostClient::builder()
+        .auth_url(emu.url())
+        .shared_storage(storage.clone())
+        .build()
+        .expect("client");
+    assert_eq!(client.initialize().await, AuthState::SignedOut);
+    assert_eq!(storage.get("nhostRefreshToken"), None);
+}
+
+#[tokio::test]
+async fn a_401_first_adopts_a_token_another_process_rotated() {
+    let emu = emulator(|_| {}).await;
+    let storage: Arc<dyn SessionStorage> = Arc::new(MemoryStorage::default());
+    let tab_a = NhostClient::builder()
+        .auth_url(emu.url())
+        .shared_storage(storage.clone())
+        .build()
+        .expect("a");
+    let session = tab_a
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
+    // Tab B shares storage and refreshes: tab A's token is now rotated away.
+    let tab_b = NhostClient::builder()
+        .auth_url(emu.url())
+        .shared_storage(storage.clone())
+        .initial_session(session.clone())
+        .build()
+        .expect("b");
+    tab_b.refresh_session().await.expect("b refreshes");
+    // Tab A's refresh gets a 401, finds B's newer token in storage, and carries on.
+    let a = tab_a
+        .refresh_session()
+        .await
+        .expect("a recovers instead of signing out");
+    assert_eq!(a.user_id(), session.user_id());
+    assert!(tab_a.is_authenticated());
+}
+
+#[tokio::test]
+async fn deanonymize_keeps_the_user_id_and_flips_is_anonymous() {
+    let emu = emulator(|c| c.email_verification_required = false).await;
+    let client = client(&emu);
+    let anon = client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
+    let email = unique_email();
+    let method = DeanonymizeMethod::EmailPassword {
+        email: email.clone(),
+        password: "correct horse".into(),
+    };
+    let SignUpOutcome::SignedIn(session) = client
+        .deanonymize(method, None)
+        .await
+        .expect("deanonymized")
+    else {
+        panic!("no verification required here");
+    };
+    assert_eq!(session.user_id(), anon.user_id(), "same user");
+    assert!(!session.is_anonymous());
+    assert_eq!(
+        session.user.as_ref().and_then(|u| u.email.clone()),
+        Some(email.clone())
+    );
+    assert_eq!(client.hasura_claims().expect("claims").default_role, "user");
+    let user = client
+        .user()
+        .await
+        .expect("GET /user works for registered users");
+    assert_eq!(Some(user.id.as_str()), anon.user_id());
+    // And the password works.
+    client
+        .sign_out(SignOutScope::ThisDevice)
+        .await
+        .expect("signed out");
+    let again = client
+        .sign_in_email_password(&email, "correct horse")
+        .await
+        .expect("signed in");
+    assert_eq!(again.user_id(), anon.user_id());
+}
+
+#[tokio::test]
+async fn deanonymize_with_verification_signs_out_until_the_link_is_followed() {
+    let emu = emulator(|_| {}).await;
+    let client = client(&emu);
+    let anon = client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
+    let email = unique_email();
+    let method = DeanonymizeMethod::EmailPassword {
+        email: email.clone(),
+        password: "secret123".into(),
+    };
+    assert_eq!(
+        client.deanonymize(method, None).await.expect("ok"),
+        SignUpOutcome::EmailVerificationRequired
+    );
+    assert!(!client.is_authenticated(), "the server revoked the session");
+    let token = follow_email_link(&emu, &email).await;
+    let session = client
+        .sign_in_with_refresh_token(&token)
+        .await
+        .expect("signed in from the link");
+    assert_eq!(session.user_id(), anon.user_id());
+    assert!(!session.is_anonymous());
+}
+
+#[tokio::test]
+async fn passwordless_deanonymize_and_magic_link_sign_in() {
+    let emu = emulator(|_| {}).await;
+    let client = client(&emu);
+    let anon = client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
+    let email = unique_email();
+    let outcome = client
+        .deanonymize(
+            DeanonymizeMethod::Passwordless {
+                email: email.clone(),
+            },
+            None,
+        )
+        .await;
+    assert_eq!(
+        outcome.expect("ok"),
+        SignUpOutcome::EmailVerificationRequired
+    );
+    let session = client
+        .sign_in_with_refresh_token(&follow_email_link(&emu, &email).await)
+        .await
+        .expect("in");
+    assert_eq!(session.user_id(), anon.user_id());
+    // A later magic link for the same (now registered) user.
+    client
+        .sign_out(SignOutScope::ThisDevice)
+        .await
+        .expect("out");
+    client
+        .sign_in_passwordless_email(&email, None)
+        .await
+        .expect("link sent");
+    let again = client
+        .sign_in_with_refresh_token(&follow_email_link(&emu, &email).await)
+        .await
+        .expect("in");
+    assert_eq!(again.user_id(), anon.user_id());
+}
+
+#[tokio::test]
+async fn sign_up_while_anonymous_deanonymizes_and_while_signed_out_signs_up() {
+    let emu = emulator(|_| {}).await;
+    let client = client(&emu);
+    let email = unique_email();
+    let outcome = client
+        .sign_up_email_password(&email, "secret123", None)
+        .await
+        .expect("signed up");
+    assert_eq!(outcome, SignUpOutcome::EmailVerificationRequired);
+    let err = client
+        .sign_in_email_password(&email, "secret123")
+        .await
+        .expect_err("unverified");
+    assert_eq!((err.status, err.error), (401, ErrorCode::UnverifiedUser));
+    client
+        .sign_in_with_refresh_token(&follow_email_link(&emu, &email).await)
+        .await
+        .expect("verified");
+    let err = client
+        .sign_up_email_password(&unique_email(), "secret123", None)
+        .await
+        .expect_err("signed in");
+    assert_eq!(err.error, ErrorCode::AlreadySignedIn);
+    client
+        .sign_out(SignOutScope::ThisDevice)
+        .await
+        .expect("out");
+
+    let anon = client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("anonymous");
+    let outcome = client
+        .sign_up_email_password(&unique_email(), "secret123", None)
+        .await
+        .expect("deanonymized");
+    assert_eq!(
+        outcome,
+        SignUpOutcome::EmailVerificationRequired,
+        "deanonymize path, verification on"
+    );
+    assert_eq!(emu.stats().anonymous_sign_ins, 1);
+    let _ = anon;
+}
+
+#[tokio::test]
+async fn user_is_forbidden_for_anonymous_users_on_current_servers() {
+    let emu = emulator(|_| {}).await;
+    let client = client(&emu);
+    client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
+    let err = client.user().await.expect_err("anonymous");
+    assert_eq!(
+        (err.status, err.error),
+        (403, ErrorCode::ForbiddenAnonymous)
+    );
+}
+
+#[tokio::test]
+async fn sign_out_revokes_this_device_or_all_devices() {
+    let emu = emulator(|_| {}).await;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let client = client(&emu);
+    let log = events.clone();
+    let sub =
+        client.on_auth_state_changed(move |c| log.lock().expect("lock").push(format!("{c:?}")));
+    let s1 = client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
+    client
+        .sign_out(SignOutScope::ThisDevice)
+        .await
+        .expect("signed out");
+    assert!(!client.is_authenticated());
+    let http = reqwest::Client::new();
+    let refresh = |token: String| {
+        let http = http.clone();
+        let url = format!("{}/token", emu.url());
+        async move {
+            http.post(url)
+                .json(&serde_json::json!({ "refreshToken": token }))
+                .send()
+                .await
+                .expect("sent")
+                .status()
+        }
+    };
+    assert_eq!(
+        refresh(s1.refresh_token.expose().to_owned()).await,
+        401,
+        "revoked"
+    );
+    let seen = events.lock().expect("lock").clone();
+    assert!(
+        seen[0].starts_with("SignedIn") && seen[1] == "SignedOut",
+        "{seen:?}"
+    );
+    assert!(
+        !seen.concat().contains(s1.refresh_token.expose()),
+        "events never print tokens"
+    );
+    drop(sub);
+
+    // All devices: a registered user signed in on two devices loses both sessions.
+    let emu2 = emulator(|c| c.email_verification_required = false).await;
+    let email = unique_email();
+    let device_a = NhostClient::builder()
+        .auth_url(emu2.url())
+        .build()
+        .expect("a");
+    device_a
+        .sign_up_email_password(&email, "secret123", None)
+        .await
+        .expect("signed up");
+    let device_b = NhostClient::builder()
+        .auth_url(emu2.url())
+        .build()
+        .expect("b");
+    let b = device_b
+        .sign_in_email_password(&email, "secret123")
+        .await
+        .expect("b signed in");
+    device_a
+        .sign_out(SignOutScope::AllDevices)
+        .await
+        .expect("signed out everywhere");
+    let status = http
+        .post(format!("{}/token", emu2.url()))
+        .json(&serde_json::json!({ "refreshToken": b.refresh_token.expose() }))
+        .send()
+        .await
+        .expect("sent")
+        .status();
+    assert_eq!(status, 401, "device b's session is revoked too");
+    let err = device_b.refresh_session().await.expect_err("b finds out");
+    assert_eq!(err.error, ErrorCode::InvalidRefreshToken);
+    assert!(!device_b.is_authenticated(), "and signs out");
+    assert_eq!(
+        events.lock().expect("lock").len(),
+        2,
+        "the dropped subscription heard nothing more"
+    );
+}
