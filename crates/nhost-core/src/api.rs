@@ -162,7 +162,12 @@ impl Transport {
 
 fn network_error(e: reqwest::Error) -> AuthError {
     // reqwest's messages name the URL but never the body or headers, so no token leaks here.
-    let what = if e.is_connect() {
+    #[cfg(not(target_arch = "wasm32"))]
+    let connect = e.is_connect();
+    // The browser's fetch does not say why it failed.
+    #[cfg(target_arch = "wasm32")]
+    let connect = false;
+    let what = if connect {
         "could not connect to the auth server"
     } else if e.is_timeout() {
         "the auth server did not answer in time"
