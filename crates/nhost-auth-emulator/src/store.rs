@@ -144,7 +144,7 @@ impl Store {
         let pool = match database {
             Database::Postgres(url) => {
                 let options =
-                    PgConnectOptions::from_str(url)?.options([("search_path", "auth, public")]);
+                    PgConnectOptions::from_str(url)?.options([("search_path", "auth,public")]);
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
                     .acquire_timeout(Duration::from_secs(10))
@@ -309,7 +309,7 @@ impl Store {
             sqlx::query_as(
                 "UPDATE refresh_tokens SET refresh_token_hash = $1, expires_at = $2 \
                  WHERE refresh_token_hash = $3 AND expires_at > $4 AND type = 'regular' \
-                 AND user_id IN (SELECT id FROM users WHERE disabled = $5) \
+                 AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_tokens.user_id AND u.disabled = $5) \
                  RETURNING id, user_id",
             )
             .bind(new_hash)

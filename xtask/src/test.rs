@@ -1,0 +1,178 @@
+//! `cargo xtask test`: every test in the workspace, with the services they need.
+
+use std::process::{Command, ExitCode, ExitStatus, Stdio};
+
+use crate::services::{self, Services};
+use crate::{Result, cargo, signals};
+
+const HELP: &str = "\
+cargo xtask test — run every test in the workspace
+
+USAGE:
+    cargo xtask test [--no-doc] [--] [ARGS...]
+
+Starts a throwaway PostgreSQL (data in target/test-services/pg, on a free port of 127.0.0.1)
+unless NHOST_TEST_DATABASE_URL is already set, then runs, with NHOST_TEST_DATABASE_URL
+pointing at it:
+
+    cargo test --workspace --doc                       (doctests; nextest cannot run them)
+    cargo nextest run --workspace --no-fail-fast ARGS  (or `cargo test --workspace ARGS` without nextest)
+
+and stops PostgreSQL again, whatever happened. Before those it builds nhost-core for
+wasm32-unknown-unknown (rustup's target, or Debian's rustc-web route) and, when missing, installs
+the JavaScript client test packages with `npm ci`. Exits non-zero if any step failed.
+
+OPTIONS:
+    --no-doc      Skip the doctests
+    -h, --help    Print this help
+
+ARGS (anything else, or everything after `--`) go to nextest (or cargo test), e.g.
+    cargo xtask test -p nhost-auth-emulator
+    cargo xtask test -- refresh_token
+
+Needs the PostgreSQL server programs: `apt-get install postgresql` (or run .ci/run).
+";
+
+pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
+    // Our own flags come before `--`; everything else is passed through.
+    let (mut ours, theirs) = match args.iter().position(|a| a == "--") {
+        Some(i) => (args[..i].to_vec(), args[i + 1..].to_vec()),
+        None => (args, Vec::new()),
+    };
+    if ours.iter().any(|a| a == "-h" || a == "--help") {
+        print!("{HELP}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let doc = !crate::take_flag(&mut ours, "--no-doc");
+    let passthrough: Vec<String> = ours.into_iter().chain(theirs).collect();
+
+    let nextest = has_nextest();
+    if !nextest {
+        eprintln!(
+            "xtask: cargo-nextest not found (`cargo install cargo-nextest --locked`); using `cargo test`"
+        );
+    }
+
+    signals::install();
+    // Stops the services when dropped: on every return below, and on panics.
+    let services = Services::start(services::ALL)?;
+
+    let mut steps: Vec<(&str, Command)> = Vec::new();
+    // The browser build of the client: a compile error for wasm32 is a failed test.
+    let mut wasm = crate::wasm::cargo_command("build")?;
+    wasm.args(["-p", "nhost-core"]);
+    steps.push(("wasm32 build of nhost-core", wasm));
+    if let Some(npm) = js_client_install()? {
+        steps.insert(0, ("npm ci (JavaScript client tests)", npm));
+    }
+    if nextest {
+        if doc {
+            let mut cmd = Command::new(cargo());
+            cmd.args(["test", "--workspace", "--doc"]);
+            steps.push(("doctests", cmd));
+        }
+        let mut cmd = Command::new(cargo());
+        cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"])
+            .args(&passthrough);
+        steps.push(("tests", cmd));
+    } else {
+        // `cargo test` runs the doctests itself; `--no-fail-fast` so that one failing crate
+        // does not hide the others.
+        let mut cmd = Command::new(cargo());
+        cmd.args(["test", "--workspace", "--no-fail-fast"]);
+        if !doc {
+            cmd.args(["--lib", "--bins", "--tests", "--examples"]);
+        }
+        cmd.args(&passthrough);
+        steps.push(("tests", cmd));
+    }
+
+    let mut results: Vec<(&str, ExitStatus)> = Vec::new();
+    for (name, mut cmd) in steps {
+        if signals::received().is_some() {
+            break;
+        }
+        cmd.envs(services.env().iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        eprintln!("xtask: running {}", describe(&cmd));
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", describe(&cmd)))?;
+        let status = signals::wait(child)?;
+        results.push((name, status));
+    }
+
+    drop(services);
+
+    if let Some(code) = signals::received() {
+        eprintln!("xtask: interrupted");
+        return Ok(ExitCode::from(code));
+    }
+    let failed: Vec<String> = results
+        .iter()
+        .filter(|(_, s)| !s.success())
+        .map(|(name, s)| format!("{name} ({s})"))
+        .collect();
+    if failed.is_empty() {
+        eprintln!("xtask: all tests passed");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("xtask: FAILED: {}", failed.join(", "));
+        // The first failure's own code, so that `cargo xtask test` exits like the runner would.
+        let code = results
+            .iter()
+            .find_map(|(_, s)| (!s.success()).then(|| s.code()))
+            .flatten();
+        Ok(ExitCode::from(
+            code.and_then(|c| u8::try_from(c).ok())
+                .filter(|&c| c != 0)
+                .unwrap_or(1),
+        ))
+    }
+}
+
+/// `npm ci` for the official-JavaScript-client conformance tests, when their packages are not
+/// installed yet (from the committed lock file). `None` when there is nothing to do.
+fn js_client_install() -> Result<Option<Command>> {
+    let dir = crate::project_root().join("crates/nhost-auth-emulator/tests/js-clients");
+    if dir.join("node_modules").exists() {
+        return Ok(None);
+    }
+    let has_npm = Command::new("npm")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !has_npm.is_ok_and(|s| s.success()) {
+        return Err(
+            "npm is missing: the JavaScript client tests need Node.js 20+ and npm \
+                    (`apt-get install nodejs npm`, or run .ci/run)"
+                .into(),
+        );
+    }
+    let mut cmd = Command::new("npm");
+    cmd.args(["ci", "--no-audit", "--no-fund", "--prefix"])
+        .arg(&dir);
+    Ok(Some(cmd))
+}
+
+fn has_nextest() -> bool {
+    Command::new(cargo())
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `cargo nextest run --workspace …`, for messages (the program's file name, then its arguments).
+fn describe(cmd: &Command) -> String {
+    let program = std::path::Path::new(cmd.get_program());
+    let name = program
+        .file_name()
+        .unwrap_or(program.as_os_str())
+        .to_string_lossy();
+    let mut words = vec![name.into_owned()];
+    words.extend(cmd.get_args().map(|a| a.to_string_lossy().into_owned()));
+    words.join(" ")
+}
