@@ -231,48 +231,30 @@ async fn measure(
     concurrency: usize,
     seconds: Duration,
 ) -> Result<Row> {
-    // Every worker gets its session (refresh scenario) before the clock starts.
-    let mut clients = Vec::with_capacity(concurrency);
+    // One keep-alive connection per worker, opened (and, for the refresh scenario, given its
+    // session) before the clock starts.
+    let mut conns = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .pool_max_idle_per_host(1)
-            .tcp_nodelay(true)
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        clients.push(client);
+        conns.push(Conn::open(url).await?);
     }
     let mut chains = Vec::with_capacity(concurrency);
-    if scenario == Scenario::Refresh {
-        let setups = clients.iter().cloned().map(|client| {
-            let url = url.to_owned();
-            tokio::spawn(async move { sign_in(&client, &url).await })
+    for conn in &mut conns {
+        chains.push(match scenario {
+            Scenario::Refresh => Some(
+                sign_in(conn)
+                    .await
+                    .map_err(|e| format!("cannot get a session to refresh: {e}"))?,
+            ),
+            Scenario::AnonymousSignIn => None,
         });
-        for setup in setups.collect::<Vec<_>>() {
-            let token = setup
-                .await?
-                .map_err(|e| format!("cannot get a session to refresh: {e}"))?;
-            chains.push(Some(token));
-        }
-    } else {
-        chains.resize(concurrency, None);
     }
 
     let warm_end = Instant::now() + Duration::from_secs(1);
     let end = warm_end + seconds;
-    let workers: Vec<_> = clients
+    let workers: Vec<_> = conns
         .into_iter()
         .zip(chains)
-        .map(|(client, token)| {
-            tokio::spawn(worker(
-                scenario,
-                client,
-                url.to_owned(),
-                token,
-                warm_end,
-                end,
-            ))
-        })
+        .map(|(conn, token)| tokio::spawn(worker(scenario, conn, token, warm_end, end)))
         .collect();
     let mut latencies = Vec::new();
     let mut errors = 0;
@@ -301,8 +283,7 @@ async fn measure(
 /// Sends requests back to back until `end`; records those started after `warm_end`.
 async fn worker(
     scenario: Scenario,
-    client: reqwest::Client,
-    url: String,
+    mut conn: Conn,
     mut token: Option<String>,
     warm_end: Instant,
     end: Instant,
@@ -319,10 +300,11 @@ async fn worker(
             break;
         }
         let result = match (scenario, &token) {
-            (Scenario::AnonymousSignIn, _) => sign_in(&client, &url).await.map(drop),
-            (Scenario::Refresh, Some(t)) => refresh(&client, &url, t)
-                .await
-                .map(|next| token = Some(next)),
+            (Scenario::AnonymousSignIn, _) => sign_in(&mut conn).await.map(drop),
+            (Scenario::Refresh, Some(t)) => {
+                let t = t.clone();
+                refresh(&mut conn, &t).await.map(|next| token = Some(next))
+            }
             (Scenario::Refresh, None) => Err("no session (an earlier sign-in failed)".to_owned()),
         };
         let done = Instant::now();
@@ -336,62 +318,125 @@ async fn worker(
             }
             report.last_end = Some(done);
         }
-        if result.is_err() && scenario == Scenario::Refresh {
-            // The chain is broken (the token was used up or refused): start a new one, unmeasured.
-            token = sign_in(&client, &url).await.ok();
+        if result.is_err() {
+            // The connection may be in an unknown state: open a new one.
+            match Conn::open(&conn.base).await {
+                Ok(c) => conn = c,
+                Err(e) => {
+                    report.first_error.get_or_insert_with(|| e.to_string());
+                    break;
+                }
+            }
+            if scenario == Scenario::Refresh {
+                // The chain is broken (the token was used up or refused): start a new one, unmeasured.
+                token = sign_in(&mut conn).await.ok();
+            }
         }
     }
     report
 }
 
 /// `POST /signin/anonymous`; returns the session's refresh token.
-async fn sign_in(client: &reqwest::Client, url: &str) -> Result<String, String> {
-    let body = post(
-        client,
-        &format!("{url}/signin/anonymous"),
-        &serde_json::json!({}),
-    )
-    .await?;
-    refresh_token(&body["session"])
-}
-
-/// `POST /token`; returns the rotated refresh token.
-async fn refresh(client: &reqwest::Client, url: &str, token: &str) -> Result<String, String> {
-    let body = post(
-        client,
-        &format!("{url}/token"),
-        &serde_json::json!({ "refreshToken": token }),
-    )
-    .await?;
+async fn sign_in(conn: &mut Conn) -> Result<String, String> {
+    let body = conn.post("/signin/anonymous", b"{}").await?;
     refresh_token(&body)
 }
 
-async fn post(
-    client: &reqwest::Client,
-    url: &str,
-    body: &serde_json::Value,
-) -> Result<serde_json::Value, String> {
-    let response = client
-        .post(url)
-        .json(body)
-        .send()
-        .await
-        .map_err(|e| format!("request failed: {e}"))?;
-    let status = response.status();
-    if !status.is_success() {
-        let text = response.text().await.unwrap_or_default();
-        return Err(format!(
-            "HTTP {status}: {}",
-            text.chars().take(200).collect::<String>()
-        ));
-    }
-    response
-        .json()
-        .await
-        .map_err(|e| format!("bad JSON in the response: {e}"))
+/// `POST /token`; returns the rotated refresh token.
+async fn refresh(conn: &mut Conn, token: &str) -> Result<String, String> {
+    let body = format!(r#"{{"refreshToken":"{token}"}}"#);
+    let body = conn.post("/token", body.as_bytes()).await?;
+    refresh_token(&body)
 }
 
-fn refresh_token(session: &serde_json::Value) -> Result<String, String> {
+/// A minimal HTTP/1.1 keep-alive client, in the spirit of `wrk`: the load generator shares the
+/// machine's two cores with the server, so it should spend as little of them as it can. It
+/// writes one prepared request and reads one `Content-Length` response at a time.
+struct Conn {
+    base: String,
+    host: String,
+    prefix: String,
+    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+}
+
+impl Conn {
+    async fn open(base: &str) -> Result<Conn> {
+        let rest = base
+            .strip_prefix("http://")
+            .ok_or_else(|| format!("the load generator speaks plain http only: {base}"))?;
+        let (host, prefix) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let stream = tokio::net::TcpStream::connect(host).await?;
+        stream.set_nodelay(true)?;
+        Ok(Conn {
+            base: base.to_owned(),
+            host: host.to_owned(),
+            prefix: prefix.to_owned(),
+            stream: tokio::io::BufReader::new(stream),
+        })
+    }
+
+    /// Sends a JSON POST and returns the body of a 200 response.
+    async fn post(&mut self, path: &str, body: &[u8]) -> Result<Vec<u8>, String> {
+        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
+        let head = format!(
+            "POST {}{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.prefix,
+            self.host,
+            body.len()
+        );
+        let mut request = head.into_bytes();
+        request.extend_from_slice(body);
+        let io = |e: std::io::Error| format!("connection: {e}");
+        self.stream
+            .get_mut()
+            .write_all(&request)
+            .await
+            .map_err(io)?;
+        let mut line = String::new();
+        self.stream.read_line(&mut line).await.map_err(io)?;
+        let status = line.split(' ').nth(1).unwrap_or("").to_owned();
+        let mut length = None;
+        loop {
+            line.clear();
+            if self.stream.read_line(&mut line).await.map_err(io)? == 0 {
+                return Err("connection closed mid-response".into());
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse::<usize>().ok();
+            }
+        }
+        let length = length.ok_or("response without Content-Length")?;
+        let mut body = vec![0; length];
+        self.stream.read_exact(&mut body).await.map_err(io)?;
+        if status != "200" {
+            let text = String::from_utf8_lossy(&body);
+            return Err(format!(
+                "HTTP {status}: {}",
+                text.chars().take(200).collect::<String>()
+            ));
+        }
+        Ok(body)
+    }
+}
+
+/// The `refreshToken` of a session JSON (at the top level or under `session`).
+fn refresh_token(body: &[u8]) -> Result<String, String> {
+    let json: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("bad JSON in the response: {e}"))?;
+    let session = if json.get("session").is_some() {
+        &json["session"]
+    } else {
+        &json
+    };
     session["refreshToken"]
         .as_str()
         .map(str::to_owned)

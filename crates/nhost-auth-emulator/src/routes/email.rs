@@ -9,7 +9,6 @@ use axum::http::header::LOCATION;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use uuid::Uuid;
 
 use super::{
     SignUpOptions, TicketKind, check_password, hash_password, new_session, percent_encode,
@@ -19,7 +18,7 @@ use crate::error::ApiError;
 use crate::extract::{JsonBody, is_valid_email};
 use crate::state::AppState;
 use crate::store::{NewRefreshToken, NewUser};
-use crate::tokens::new_refresh_token;
+use crate::tokens::{new_refresh_token, new_row_id};
 
 #[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
 #[serde(deny_unknown_fields)]
@@ -51,7 +50,7 @@ pub(crate) async fn sign_up_email_password(
     let verify = state.config.email_verification_required;
     let ticket = verify.then(|| TicketKind::VerifyEmail.new_ticket());
     let user = NewUser {
-        id: Uuid::new_v4(),
+        id: new_row_id(),
         display_name: options.display_name,
         locale: options.locale,
         email: Some(body.email.clone()),
@@ -64,7 +63,7 @@ pub(crate) async fn sign_up_email_password(
     };
     let (token, hash) = new_refresh_token();
     let refresh = NewRefreshToken {
-        id: Uuid::new_v4(),
+        id: new_row_id(),
         hash,
         expires_at: super::refresh_expiry(&state),
     };
@@ -165,7 +164,7 @@ pub(crate) async fn sign_in_passwordless_email(
                 return Err(ApiError::signup_disabled());
             }
             let user = NewUser {
-                id: Uuid::new_v4(),
+                id: new_row_id(),
                 display_name: options.display_name,
                 locale: options.locale,
                 email: Some(body.email.clone()),
@@ -215,7 +214,7 @@ pub(crate) async fn verify(
         (Some(kind), Some(user)) if !user.disabled => {
             let (token, hash) = new_refresh_token();
             let refresh = NewRefreshToken {
-                id: Uuid::new_v4(),
+                id: new_row_id(),
                 hash,
                 expires_at: super::refresh_expiry(&state),
             };

@@ -24,7 +24,7 @@ use crate::jwt::TokenSubject;
 use crate::mailbox::Email;
 use crate::state::AppState;
 use crate::store::{NewRefreshToken, UserRow, now};
-use crate::tokens::new_refresh_token;
+use crate::tokens::{new_refresh_token, new_row_id};
 use crate::wire::SessionJson;
 
 /// Builds the whole application: protocol routes under the prefix, emulator routes under `/_emulator`.
@@ -110,7 +110,7 @@ async fn cors(req: Request, next: Next) -> Response {
 pub(crate) async fn new_session(state: &AppState, user: UserRow) -> Result<SessionJson, ApiError> {
     let (token, hash) = new_refresh_token();
     let refresh = NewRefreshToken {
-        id: Uuid::new_v4(),
+        id: new_row_id(),
         hash,
         expires_at: refresh_expiry(state),
     };

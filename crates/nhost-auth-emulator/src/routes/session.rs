@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::extract::{JsonBody, OptionalBearer, OptionalJsonBody};
 use crate::state::AppState;
 use crate::store::{NewRefreshToken, NewUser, Rotation};
-use crate::tokens::{hash_refresh_token, new_refresh_token};
+use crate::tokens::{hash_refresh_token, new_refresh_token, new_row_id};
 
 #[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -49,7 +49,7 @@ pub(crate) async fn sign_in_anonymous(
         .filter(|l| c.locale_allowed.contains(l))
         .unwrap_or_else(|| c.locale_default.clone());
     let user = NewUser {
-        id: Uuid::new_v4(),
+        id: new_row_id(),
         display_name: body.display_name.unwrap_or_else(|| "Anonymous User".into()),
         locale,
         email: None,
@@ -62,7 +62,7 @@ pub(crate) async fn sign_in_anonymous(
     };
     let (token, hash) = new_refresh_token();
     let refresh = NewRefreshToken {
-        id: Uuid::new_v4(),
+        id: new_row_id(),
         hash,
         expires_at: refresh_expiry(&state),
     };

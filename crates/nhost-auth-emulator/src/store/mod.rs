@@ -16,18 +16,22 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::config::Database;
+use crate::tokens::new_row_id;
+
+mod batch;
 
 /// Runs `$body` with `$p` bound to whichever pool the store holds; the body is compiled once per
 /// database, so the same query text is type-checked against both drivers.
 macro_rules! with_pool {
-    ($store:expr, $p:ident => $body:expr) => {
-        match &$store.pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
             Pool::Sqlite($p) => $body,
             Pool::Postgres($p) => $body,
         }
     };
 }
 
+#[derive(Clone)]
 enum Pool {
     Sqlite(SqlitePool),
     Postgres(PgPool),
@@ -35,7 +39,43 @@ enum Pool {
 
 /// The database behind the emulator.
 pub(crate) struct Store {
+    /// Writes (and, except for a SQLite file, reads).
     pool: Pool,
+    /// Reads. For a SQLite file: read-only connections beside the one writer, which WAL lets
+    /// run while the writer writes.
+    reads: Pool,
+    /// SQLite only: the group-commit writer for the two hot writes (anonymous sign-in, refresh).
+    batcher: Option<batch::Batcher>,
+    /// SQLite file only: the background WAL checkpointer.
+    checkpoints: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Copies the WAL into the database file every half second without blocking the writer
+/// (`PASSIVE`). Under sustained writes a passive checkpoint never quite catches up, and the WAL
+/// only starts over after one that did; so past 32,768 frames (128 MiB) a `RESTART` checkpoint
+/// briefly holds the writer to copy the little that the passive ones left, and the WAL starts
+/// over (its file then cut back to 64 MiB by `journal_size_limit`): a short stall now and then
+/// instead of a WAL that grows without end.
+async fn checkpoint_now_and_then(pool: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tick.tick().await;
+        let passive: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&pool)
+            .await;
+        let result = match passive {
+            Ok((_, frames, _)) if frames >= 32_768 => sqlx::query("PRAGMA wal_checkpoint(RESTART)")
+                .execute(&pool)
+                .await
+                .map(drop),
+            other => other.map(drop),
+        };
+        match result {
+            Err(sqlx::Error::PoolClosed) => return,
+            Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+            Ok(()) => {}
+        }
+    }
 }
 
 /// A user, as the handlers need it.
@@ -60,17 +100,18 @@ pub(crate) struct UserRow {
     pub(crate) roles: Vec<String>,
 }
 
-const USER_COLUMNS: &str = "id, created_at, display_name, avatar_url, locale, email, phone_number, password_hash, \
+pub(super) const USER_COLUMNS: &str = "id, created_at, display_name, avatar_url, locale, email, phone_number, password_hash, \
      email_verified, phone_number_verified, default_role, is_anonymous, disabled, metadata, active_mfa_type";
 
 #[derive(sqlx::FromRow)]
-struct UserWithRole {
+pub(super) struct UserWithRole {
     #[sqlx(flatten)]
-    user: UserRow,
-    role: Option<String>,
+    pub(super) user: UserRow,
+    pub(super) role: Option<String>,
 }
 
 /// A user to create.
+#[derive(Clone)]
 pub(crate) struct NewUser {
     pub(crate) id: Uuid,
     pub(crate) display_name: String,
@@ -84,7 +125,40 @@ pub(crate) struct NewUser {
     pub(crate) ticket: Option<(String, DateTime<Utc>)>,
 }
 
+impl NewUser {
+    /// The row this user becomes when written at `now`.
+    pub(crate) fn to_row(&self, now: DateTime<Utc>) -> UserRow {
+        UserRow {
+            id: self.id,
+            created_at: now,
+            display_name: self.display_name.clone(),
+            avatar_url: String::new(),
+            locale: self.locale.clone(),
+            email: self.email.clone(),
+            phone_number: None,
+            password_hash: self.password_hash.clone(),
+            email_verified: false,
+            phone_number_verified: false,
+            default_role: self.default_role.clone(),
+            is_anonymous: self.is_anonymous,
+            disabled: false,
+            metadata: self.metadata.clone().map(Json),
+            active_mfa_type: None,
+            roles: self.roles.clone(),
+        }
+    }
+
+    /// `ticket` and `ticket_expires_at` as stored (the column is NOT NULL, as upstream).
+    fn ticket_columns(&self) -> (Option<String>, DateTime<Utc>) {
+        match &self.ticket {
+            Some((t, e)) => (Some(t.clone()), *e),
+            None => (None, epoch()),
+        }
+    }
+}
+
 /// A refresh token to store: only its hash.
+#[derive(Clone)]
 pub(crate) struct NewRefreshToken {
     pub(crate) id: Uuid,
     pub(crate) hash: String,
@@ -138,11 +212,24 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
         .is_some_and(|d| d.is_unique_violation())
 }
 
+/// A pool of exactly one long-lived connection.
+async fn single_connection(options: SqliteConnectOptions) -> Result<SqlitePool, sqlx::Error> {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .min_connections(1)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_with(options)
+        .await
+}
+
 impl Store {
     /// Opens (creating if needed) the database and applies the embedded migrations.
     pub(crate) async fn connect(database: &Database) -> Result<Self, sqlx::Error> {
-        let pool = match database {
+        match database {
             Database::Postgres(url) => {
+                // No space after the comma: sqlx passes this as `-c search_path=…` unquoted.
                 let options =
                     PgConnectOptions::from_str(url)?.options([("search_path", "auth,public")]);
                 let pool = PgPoolOptions::new()
@@ -151,42 +238,76 @@ impl Store {
                     .connect_with(options)
                     .await?;
                 sqlx::migrate!("migrations/postgres").run(&pool).await?;
-                Pool::Postgres(pool)
+                let pool = Pool::Postgres(pool);
+                Ok(Store {
+                    reads: pool.clone(),
+                    pool,
+                    batcher: None,
+                    checkpoints: None,
+                })
             }
-            Database::SqliteMemory | Database::SqliteFile(_) => {
-                let options = match database {
-                    Database::SqliteFile(path) => SqliteConnectOptions::new()
-                        .filename(path)
-                        .create_if_missing(true)
-                        .journal_mode(SqliteJournalMode::Wal)
-                        // With WAL, NORMAL syncs at checkpoints: a commit survives a killed
-                        // process (it is in the WAL file), which is the durability a dev server needs.
-                        .synchronous(SqliteSynchronous::Normal),
-                    _ => SqliteConnectOptions::from_str("sqlite::memory:")?,
-                }
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(10));
-                // One connection: SQLite has one writer anyway, and an in-memory database exists
-                // only inside its connection. Queries queue on the pool instead of spinning on
-                // SQLITE_BUSY.
-                let pool = SqlitePoolOptions::new()
-                    .max_connections(1)
-                    .min_connections(1)
-                    .idle_timeout(None)
-                    .max_lifetime(None)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(options)
-                    .await?;
+            Database::SqliteMemory => {
+                // An in-memory database exists only inside its connection: one connection for
+                // everything.
+                let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
+                let pool = single_connection(options).await?;
                 sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-                Pool::Sqlite(pool)
+                let batcher = batch::Batcher::spawn(pool.clone());
+                let pool = Pool::Sqlite(pool);
+                Ok(Store {
+                    reads: pool.clone(),
+                    pool,
+                    batcher: Some(batcher),
+                    checkpoints: None,
+                })
             }
-        };
-        Ok(Store { pool })
+            Database::SqliteFile(path) => {
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // With WAL, NORMAL syncs at checkpoints: a commit survives a killed process
+                    // (it is in the WAL file), which is the durability a dev server needs.
+                    .synchronous(SqliteSynchronous::Normal)
+                    .foreign_keys(true)
+                    .busy_timeout(Duration::from_secs(10));
+                // One writer connection (SQLite has one writer anyway: writes queue on the pool
+                // instead of spinning on SQLITE_BUSY), and read-only connections beside it.
+                // The writer never checkpoints (a checkpoint fsyncs the database file, stalling
+                // every request queued behind it); a separate connection does, in the background.
+                let writer = single_connection(
+                    options
+                        .clone()
+                        .pragma("wal_autocheckpoint", "0")
+                        .pragma("journal_size_limit", "67108864"),
+                )
+                .await?;
+                sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+                let checkpointer = single_connection(options.clone()).await?;
+                let checkpoints = tokio::spawn(checkpoint_now_and_then(checkpointer));
+                let reads = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options.read_only(true))
+                    .await?;
+                let batcher = batch::Batcher::spawn(writer.clone());
+                Ok(Store {
+                    pool: Pool::Sqlite(writer),
+                    reads: Pool::Sqlite(reads),
+                    batcher: Some(batcher),
+                    checkpoints: Some(checkpoints),
+                })
+            }
+        }
     }
 
     /// Closes every connection (flushing SQLite's WAL).
     pub(crate) async fn close(&self) {
-        with_pool!(self, p => p.close().await)
+        if let Some(task) = &self.checkpoints {
+            task.abort();
+        }
+        with_pool!(&self.reads, p => p.close().await);
+        with_pool!(&self.pool, p => p.close().await)
     }
 
     /// Creates a user with its roles and, if given, its first refresh token, in one transaction,
@@ -196,12 +317,19 @@ impl Store {
         user: &NewUser,
         refresh: Option<&NewRefreshToken>,
     ) -> Result<Result<UserRow, EmailTaken>, sqlx::Error> {
+        // Users without an email cannot collide on anything: the hot path, group-committed.
+        if let (Some(batcher), None) = (&self.batcher, &user.email) {
+            return batcher
+                .create_user(user.clone(), refresh.cloned())
+                .await
+                .map(Ok);
+        }
         let now = now();
         let (ticket, ticket_expires_at) = match &user.ticket {
             Some((t, e)) => (Some(t.as_str()), *e),
             None => (None, epoch()),
         };
-        let result: Result<(), sqlx::Error> = with_pool!(self, p => async {
+        let result: Result<(), sqlx::Error> = with_pool!(&self.pool, p => async {
             let mut tx = p.begin().await?;
             sqlx::query(
                 "INSERT INTO users (id, created_at, updated_at, display_name, locale, email, password_hash, \
@@ -223,7 +351,7 @@ impl Store {
             .await?;
             for role in &user.roles {
                 sqlx::query("INSERT INTO user_roles (id, created_at, user_id, role) VALUES ($1, $2, $3, $4)")
-                    .bind(Uuid::new_v4())
+                    .bind(new_row_id())
                     .bind(now)
                     .bind(user.id)
                     .bind(role)
@@ -246,24 +374,7 @@ impl Store {
             tx.commit().await
         }
         .await);
-        let row = UserRow {
-            id: user.id,
-            created_at: now,
-            display_name: user.display_name.clone(),
-            avatar_url: String::new(),
-            locale: user.locale.clone(),
-            email: user.email.clone(),
-            phone_number: None,
-            password_hash: user.password_hash.clone(),
-            email_verified: false,
-            phone_number_verified: false,
-            default_role: user.default_role.clone(),
-            is_anonymous: user.is_anonymous,
-            disabled: false,
-            metadata: user.metadata.clone().map(Json),
-            active_mfa_type: None,
-            roles: user.roles.clone(),
-        };
+        let row = user.to_row(now);
         match result {
             Ok(()) => Ok(Ok(row)),
             Err(e) if is_unique_violation(&e) => Ok(Err(EmailTaken)),
@@ -277,7 +388,7 @@ impl Store {
         user_id: Uuid,
         r: &NewRefreshToken,
     ) -> Result<(), sqlx::Error> {
-        with_pool!(self, p => {
+        with_pool!(&self.pool, p => {
             sqlx::query(
                 "INSERT INTO refresh_tokens (id, created_at, expires_at, user_id, refresh_token_hash) \
                  VALUES ($1, $2, $3, $4, $5)",
@@ -304,8 +415,13 @@ impl Store {
         new_hash: &str,
         new_expires_at: DateTime<Utc>,
     ) -> Result<Rotation, sqlx::Error> {
+        if let Some(batcher) = &self.batcher {
+            return batcher
+                .rotate(old_hash.to_owned(), new_hash.to_owned(), new_expires_at)
+                .await;
+        }
         let now = now();
-        let rotated: Option<(Uuid, Uuid)> = with_pool!(self, p => {
+        let rotated: Option<(Uuid, Uuid)> = with_pool!(&self.pool, p => {
             sqlx::query_as(
                 "UPDATE refresh_tokens SET refresh_token_hash = $1, expires_at = $2 \
                  WHERE refresh_token_hash = $3 AND expires_at > $4 AND type = 'regular' \
@@ -322,7 +438,7 @@ impl Store {
         });
         let Some((refresh_token_id, user_id)) = rotated else {
             // Only on the failure path: tell a disabled user from an invalid token.
-            let disabled: Option<(bool,)> = with_pool!(self, p => {
+            let disabled: Option<(bool,)> = with_pool!(&self.reads, p => {
                 sqlx::query_as(
                     "SELECT u.disabled FROM refresh_tokens r JOIN users u ON u.id = r.user_id \
                      WHERE r.refresh_token_hash = $1 AND r.expires_at > $2",
@@ -366,8 +482,7 @@ impl Store {
             "SELECT {columns}, r.role FROM users u LEFT JOIN user_roles r ON r.user_id = u.id \
              WHERE {condition} ORDER BY r.role"
         );
-        let rows: Vec<UserWithRole> =
-            with_pool!(self, p => sqlx::query_as(&sql).bind(value.clone()).fetch_all(p).await?);
+        let rows: Vec<UserWithRole> = with_pool!(&self.reads, p => sqlx::query_as(&sql).bind(value.clone()).fetch_all(p).await?);
         let mut rows = rows.into_iter();
         let Some(first) = rows.next() else {
             return Ok(None);
@@ -394,7 +509,7 @@ impl Store {
 
     /// Deletes one refresh token by hash; `true` if it existed.
     pub(crate) async fn delete_refresh_token(&self, hash: &str) -> Result<bool, sqlx::Error> {
-        with_pool!(self, p => {
+        with_pool!(&self.pool, p => {
             sqlx::query("DELETE FROM refresh_tokens WHERE refresh_token_hash = $1")
                 .bind(hash)
                 .execute(p)
@@ -408,7 +523,7 @@ impl Store {
         &self,
         user_id: Uuid,
     ) -> Result<u64, sqlx::Error> {
-        with_pool!(self, p => {
+        with_pool!(&self.pool, p => {
             sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1 AND type = 'regular'")
                 .bind(user_id)
                 .execute(p)
@@ -428,7 +543,7 @@ impl Store {
             Some((t, e)) => (Some(t.as_str()), *e),
             None => (None, epoch()),
         };
-        let result: Result<bool, sqlx::Error> = with_pool!(self, p => async {
+        let result: Result<bool, sqlx::Error> = with_pool!(&self.pool, p => async {
             let mut tx = p.begin().await?;
             let updated = sqlx::query(
                 "UPDATE users SET is_anonymous = $1, email = $2, password_hash = $3, display_name = $4, \
@@ -457,7 +572,7 @@ impl Store {
             sqlx::query("DELETE FROM user_roles WHERE user_id = $1").bind(d.user_id).execute(&mut *tx).await?;
             for role in &d.roles {
                 sqlx::query("INSERT INTO user_roles (id, created_at, user_id, role) VALUES ($1, $2, $3, $4)")
-                    .bind(Uuid::new_v4())
+                    .bind(new_row_id())
                     .bind(now)
                     .bind(d.user_id)
                     .bind(role)
@@ -488,7 +603,7 @@ impl Store {
         ticket: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
-        with_pool!(self, p => {
+        with_pool!(&self.pool, p => {
             sqlx::query("UPDATE users SET ticket = $1, ticket_expires_at = $2, updated_at = $3 WHERE id = $4")
                 .bind(ticket)
                 .bind(expires_at)
@@ -507,7 +622,7 @@ impl Store {
         ticket: &str,
     ) -> Result<Option<UserRow>, sqlx::Error> {
         let now = now();
-        let id: Option<(Uuid,)> = with_pool!(self, p => {
+        let id: Option<(Uuid,)> = with_pool!(&self.pool, p => {
             sqlx::query_as(
                 "UPDATE users SET ticket = NULL, ticket_expires_at = $1, email_verified = $2, updated_at = $1 \
                  WHERE ticket = $3 AND ticket_expires_at > $1 RETURNING id",
@@ -526,7 +641,7 @@ impl Store {
 
     /// Deletes every user (and, by cascade, their roles and refresh tokens).
     pub(crate) async fn reset(&self) -> Result<(), sqlx::Error> {
-        with_pool!(self, p => sqlx::query("DELETE FROM users").execute(p).await.map(drop))
+        with_pool!(&self.pool, p => sqlx::query("DELETE FROM users").execute(p).await.map(drop))
     }
 
     /// Sets `disabled` on a user (an emulator-only admin action).
@@ -535,7 +650,7 @@ impl Store {
         user_id: Uuid,
         disabled: bool,
     ) -> Result<bool, sqlx::Error> {
-        with_pool!(self, p => {
+        with_pool!(&self.pool, p => {
             sqlx::query("UPDATE users SET disabled = $1 WHERE id = $2")
                 .bind(disabled)
                 .bind(user_id)
@@ -550,7 +665,7 @@ impl Store {
         &self,
         user_id: Uuid,
     ) -> Result<Vec<String>, sqlx::Error> {
-        let rows: Vec<(String,)> = with_pool!(self, p => {
+        let rows: Vec<(String,)> = with_pool!(&self.reads, p => {
             sqlx::query_as("SELECT refresh_token_hash FROM refresh_tokens WHERE user_id = $1 ORDER BY created_at")
                 .bind(user_id)
                 .fetch_all(p)
