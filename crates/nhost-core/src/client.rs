@@ -215,6 +215,14 @@ struct Inner {
     retry_backoff: Vec<Duration>,
 }
 
+/// Two handles are equal when they share one session (clones of one client). This is what UI
+/// frameworks compare to decide whether a context changed.
+impl PartialEq for NhostClient {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
 impl std::fmt::Debug for NhostClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NhostClient")

@@ -163,7 +163,11 @@ pub(crate) fn unix_now() -> u64 {
 }
 
 /// A signed-in session.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// It serialises (with its tokens — treat the output as a secret) so a server can hand the
+/// session it rendered a page with to the browser's client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub struct Session {
     /// The access token (a JWT).

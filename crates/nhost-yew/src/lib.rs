@@ -1,4 +1,50 @@
-//! Yew provider and hooks for Nhost Auth, headed by `use_anonymous_sign_in`.
+//! Yew provider and hooks for Nhost Auth — the Rust twin of `@nhost/react`, headed by
+//! [`use_anonymous_sign_in`].
 //!
-//! **Status: not written yet.** This crate is an empty placeholder in the workspace so that the
-//! layout is final; it exports nothing and depends on nothing yet.
+//! ```
+//! use nhost_yew::prelude::*;
+//! use yew::prelude::*;
+//!
+//! #[component]
+//! fn Component() -> Html {
+//!     let anon = use_anonymous_sign_in();
+//!     html! {
+//!         <div>
+//!             <button onclick={anon.sign_in_anonymous.reform(|_| ())}>{ "Anonymous sign-in" }</button>
+//!             if anon.is_success { <div>{ "You are now signed in anonymously" }</div> }
+//!         </div>
+//!     }
+//! }
+//!
+//! #[component]
+//! fn App() -> Html {
+//!     let client = use_memo((), |_| {
+//!         nhost_core::NhostClient::builder().auth_url("http://127.0.0.1:4000").build().expect("valid URL")
+//!     });
+//!     html! { <NhostProvider client={(*client).clone()}><Component /></NhostProvider> }
+//! }
+//! ```
+//!
+//! All session logic lives in [`nhost_core`]; this crate only turns its state into Yew state.
+//! Everything renders under Yew's `ServerRenderer` (browser-only work happens in effects), so a
+//! server can render the same components with the session it already has.
+
+mod action;
+#[cfg(target_arch = "wasm32")]
+mod broadcast;
+mod components;
+mod context;
+pub mod hooks;
+
+pub use action::ActionError;
+pub use components::{GuardProps, NhostProvider, NhostProviderProps, SignedIn, SignedOut};
+pub use context::use_nhost_client;
+pub use hooks::*;
+pub use nhost_core;
+
+/// Everything an app needs: `use nhost_yew::prelude::*;`.
+pub mod prelude {
+    pub use crate::components::{NhostProvider, SignedIn, SignedOut};
+    pub use crate::context::use_nhost_client;
+    pub use crate::hooks::*;
+}
