@@ -9,6 +9,7 @@
 //! ```
 
 mod bench;
+mod browser;
 mod services;
 mod signals;
 mod test;

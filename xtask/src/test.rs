@@ -9,7 +9,7 @@ const HELP: &str = "\
 cargo xtask test — run every test in the workspace
 
 USAGE:
-    cargo xtask test [--no-doc] [--] [ARGS...]
+    cargo xtask test [--no-doc] [--no-browser] [--] [ARGS...]
 
 Starts a throwaway PostgreSQL (data in target/test-services/pg, on a free port of 127.0.0.1)
 unless NHOST_TEST_DATABASE_URL is already set, then runs, with NHOST_TEST_DATABASE_URL
@@ -19,18 +19,27 @@ pointing at it:
     cargo nextest run --workspace --no-fail-fast ARGS  (or `cargo test --workspace ARGS` without nextest)
 
 and stops PostgreSQL again, whatever happened. Before those it builds nhost-core for
-wasm32-unknown-unknown (rustup's target, or Debian's rustc-web route) and, when missing, installs
-the JavaScript client test packages with `npm ci`. Exits non-zero if any step failed.
+wasm32-unknown-unknown (rustup's target, or Debian's rustc-web route), runs the browser tests
+(`tests/browser*.rs`) of nhost-core in headless Chromium:
+
+    cargo test --target wasm32-unknown-unknown -p nhost-core --test 'browser*'
+        (runner: wasm-bindgen-test-runner, through ChromeDriver)
+
+and, when missing, installs the JavaScript client test packages with `npm ci`. Exits non-zero
+if any step failed.
 
 OPTIONS:
     --no-doc      Skip the doctests
+    --no-browser  Skip the browser tests
     -h, --help    Print this help
 
 ARGS (anything else, or everything after `--`) go to nextest (or cargo test), e.g.
     cargo xtask test -p nhost-auth-emulator
     cargo xtask test -- refresh_token
 
-Needs the PostgreSQL server programs: `apt-get install postgresql` (or run .ci/run).
+Needs the PostgreSQL server programs (`apt-get install postgresql`), Chromium and ChromeDriver
+(`apt-get install chromium chromium-driver`) and wasm-bindgen-test-runner at Cargo.lock's
+wasm-bindgen version (`cargo install wasm-bindgen-cli --version <it>`); .ci/run installs them.
 ";
 
 pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
@@ -44,6 +53,7 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let doc = !crate::take_flag(&mut ours, "--no-doc");
+    let browser = !crate::take_flag(&mut ours, "--no-browser");
     let passthrough: Vec<String> = ours.into_iter().chain(theirs).collect();
 
     let nextest = has_nextest();
@@ -53,28 +63,33 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
         );
     }
 
-    signals::install();
-    // Stops the services when dropped: on every return below, and on panics.
-    let services = Services::start(services::ALL)?;
-
-    let mut steps: Vec<(&str, Command)> = Vec::new();
+    let mut steps: Vec<(String, Command)> = Vec::new();
     // The browser build of the client: a compile error for wasm32 is a failed test.
     let mut wasm = crate::wasm::cargo_command("build")?;
     wasm.args(["-p", "nhost-core"]);
-    steps.push(("wasm32 build of nhost-core", wasm));
+    steps.push(("wasm32 build of nhost-core".into(), wasm));
+    // Browser tests in headless Chromium; before nextest, whose summary stays the last thing
+    // printed. Its scratch directory is removed when `_browser_scratch` drops, after every step.
+    let _browser_scratch = if browser {
+        let (browser_steps, scratch) = crate::browser::steps()?;
+        steps.extend(browser_steps);
+        Some(scratch)
+    } else {
+        None
+    };
     if let Some(npm) = js_client_install()? {
-        steps.insert(0, ("npm ci (JavaScript client tests)", npm));
+        steps.insert(0, ("npm ci (JavaScript client tests)".into(), npm));
     }
     if nextest {
         if doc {
             let mut cmd = Command::new(cargo());
             cmd.args(["test", "--workspace", "--doc"]);
-            steps.push(("doctests", cmd));
+            steps.push(("doctests".into(), cmd));
         }
         let mut cmd = Command::new(cargo());
         cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"])
             .args(&passthrough);
-        steps.push(("tests", cmd));
+        steps.push(("tests".into(), cmd));
     } else {
         // `cargo test` runs the doctests itself; `--no-fail-fast` so that one failing crate
         // does not hide the others.
@@ -84,10 +99,15 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
             cmd.args(["--lib", "--bins", "--tests", "--examples"]);
         }
         cmd.args(&passthrough);
-        steps.push(("tests", cmd));
+        steps.push(("tests".into(), cmd));
     }
 
-    let mut results: Vec<(&str, ExitStatus)> = Vec::new();
+    // Every step is known (and every missing tool reported) before anything is started.
+    signals::install();
+    // Stops the services when dropped: on every return below, and on panics.
+    let services = Services::start(services::ALL)?;
+
+    let mut results: Vec<(String, ExitStatus)> = Vec::new();
     for (name, mut cmd) in steps {
         if signals::received().is_some() {
             break;

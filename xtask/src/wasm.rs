@@ -13,7 +13,9 @@ use crate::{Result, cargo, target_dir};
 
 const TARGET: &str = "wasm32-unknown-unknown";
 
-/// A `cargo <subcommand> --target wasm32-unknown-unknown …` command by the available route.
+/// A `cargo <subcommand> --target wasm32-unknown-unknown …` command by the available route, for
+/// `build` and `test` alike (for `test`, the caller names the runner: see [`crate::browser`]).
+/// The Debian route's artefacts go to `target/wasm-debian`.
 pub(crate) fn cargo_command(subcommand: &str) -> Result<Command> {
     if rustup_has_target() {
         let mut cmd = Command::new(cargo());
