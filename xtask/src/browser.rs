@@ -31,7 +31,7 @@ use std::process::{Command, Stdio};
 use crate::{Result, project_root, target_dir, wasm};
 
 /// The crates whose browser tests `cargo xtask test` runs.
-pub(crate) const CRATES: &[&str] = &["nhost-core"];
+pub(crate) const CRATES: &[&str] = &["nhost-core", "nhost-yew"];
 
 /// Which integration tests are browser tests: a `cargo test --test` pattern.
 const TESTS: &str = "browser*";

@@ -12,6 +12,8 @@ USAGE:
     cargo xtask test [--no-doc] [--no-browser] [--] [ARGS...]
 
 Starts a throwaway PostgreSQL (data in target/test-services/pg, on a free port of 127.0.0.1)
+and two in-process nhost-auth-emulators for the browser tests (NHOST_TEST_AUTH_URL,
+NHOST_TEST_AUTH_URL_ANONYMOUS_DISABLED; each skipped when its variable is already set)
 unless NHOST_TEST_DATABASE_URL is already set, then runs, with NHOST_TEST_DATABASE_URL
 pointing at it:
 

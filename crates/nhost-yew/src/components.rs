@@ -46,23 +46,8 @@ pub fn NhostProvider(props: &NhostProviderProps) -> Html {
         }
     });
     // Effects never run on the server; in the browser this one restores the stored session and
-    // joins the other tabs. (A hook must be called unconditionally, so the cfg is inside.)
-    use_effect_with(props.client.clone(), |client| {
-        #[cfg(target_arch = "wasm32")]
-        let sync = {
-            let restoring = client.clone();
-            yew::platform::spawn_local(async move {
-                restoring.initialize().await;
-            });
-            crate::broadcast::TabSync::start(client)
-        };
-        #[cfg(not(target_arch = "wasm32"))]
-        let sync = {
-            let _ = client;
-            crate::context::Nothing
-        };
-        move || drop(sync)
-    });
+    // joins the other tabs.
+    use_effect_with(props.client.clone(), start_in_browser);
     let context = NhostContext {
         client: props.client.clone(),
     };
@@ -71,6 +56,23 @@ pub fn NhostProvider(props: &NhostProviderProps) -> Html {
             { props.children.clone() }
         </ContextProvider<NhostContext>>
     }
+}
+
+/// Restores the stored session and starts tab sync; the returned closure stops the sync.
+#[cfg(target_arch = "wasm32")]
+fn start_in_browser(client: &NhostClient) -> impl FnOnce() + use<> {
+    let restoring = client.clone();
+    yew::platform::spawn_local(async move {
+        restoring.initialize().await;
+    });
+    let sync = crate::broadcast::TabSync::start(client);
+    move || drop(sync)
+}
+
+/// Server side: effects never run there; this only keeps the hook call unconditional.
+#[cfg(not(target_arch = "wasm32"))]
+fn start_in_browser(_client: &NhostClient) -> impl FnOnce() + use<> {
+    || ()
 }
 
 /// Properties of [`SignedIn`] and [`SignedOut`].

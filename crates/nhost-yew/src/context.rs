@@ -4,11 +4,6 @@
 use nhost_core::NhostClient;
 use yew::prelude::*;
 
-/// What the server-side branch of an effect keeps alive: nothing. (A plain non-`Copy` value, so
-/// that the browser branch's `move || drop(guard)` reads the same on both targets.)
-#[cfg(not(target_arch = "wasm32"))]
-pub(crate) struct Nothing;
-
 #[derive(Clone, PartialEq)]
 pub(crate) struct NhostContext {
     pub(crate) client: NhostClient,
@@ -40,23 +35,32 @@ where
         let client = client.clone();
         move || derive(&client)
     });
-    // In the browser: keep the value current. (Effects never run on the server, and a hook must
-    // be called unconditionally, so the cfg is inside.)
+    // In the browser: keep the value current (effects never run on the server).
     let setter = value.setter();
-    use_effect_with(client, move |client| {
-        #[cfg(target_arch = "wasm32")]
-        let subscription = {
-            // Catch a change between the render and this effect.
-            setter.set(derive(client));
-            let watched = client.clone();
-            client.on_auth_state_changed(move |_| setter.set(derive(&watched)))
-        };
-        #[cfg(not(target_arch = "wasm32"))]
-        let subscription = {
-            let _ = (client, setter, derive);
-            Nothing
-        };
-        move || drop(subscription)
-    });
+    use_effect_with(client, move |client| watch(client, setter, derive));
     (*value).clone()
+}
+
+/// Subscribes `setter` to the client's changes; the returned closure unsubscribes.
+#[cfg(target_arch = "wasm32")]
+fn watch<T: PartialEq + 'static>(
+    client: &NhostClient,
+    setter: UseStateSetter<T>,
+    derive: fn(&NhostClient) -> T,
+) -> impl FnOnce() + use<T> {
+    // Catch a change between the render and this effect.
+    setter.set(derive(client));
+    let watched = client.clone();
+    let subscription = client.on_auth_state_changed(move |_| setter.set(derive(&watched)));
+    move || drop(subscription)
+}
+
+/// Server side: effects never run there; this only keeps the hook call unconditional.
+#[cfg(not(target_arch = "wasm32"))]
+fn watch<T: PartialEq + 'static>(
+    _client: &NhostClient,
+    _setter: UseStateSetter<T>,
+    _derive: fn(&NhostClient) -> T,
+) -> impl FnOnce() + use<T> {
+    || ()
 }

@@ -9,6 +9,7 @@
 //! To add one (Redis, ChromeDriver…): write a module with a `start(dir) -> Result<Box<dyn Service>>`
 //! function and list it in [`ALL`].
 
+mod emulator;
 mod postgres;
 
 use std::path::{Path, PathBuf};
@@ -38,12 +39,26 @@ pub(crate) struct Spec {
 }
 
 /// Every service the test suite uses.
-pub(crate) const ALL: &[Spec] = &[Spec {
-    name: "PostgreSQL",
-    dir: "pg",
-    env_var: "NHOST_TEST_DATABASE_URL",
-    start: postgres::start,
-}];
+pub(crate) const ALL: &[Spec] = &[
+    Spec {
+        name: "PostgreSQL",
+        dir: "pg",
+        env_var: "NHOST_TEST_DATABASE_URL",
+        start: postgres::start,
+    },
+    Spec {
+        name: "nhost-auth-emulator",
+        dir: "emulator",
+        env_var: "NHOST_TEST_AUTH_URL",
+        start: emulator::start_default,
+    },
+    Spec {
+        name: "nhost-auth-emulator (anonymous users off)",
+        dir: "emulator",
+        env_var: "NHOST_TEST_AUTH_URL_ANONYMOUS_DISABLED",
+        start: emulator::start_anonymous_disabled,
+    },
+];
 
 /// The services started so far; stops them (last started first) when dropped.
 pub(crate) struct Services {
