@@ -11,16 +11,16 @@ cargo xtask test — run every test in the workspace
 USAGE:
     cargo xtask test [--no-doc] [--no-browser] [--] [ARGS...]
 
-Starts a throwaway PostgreSQL (data in target/test-services/pg, on a free port of 127.0.0.1)
-and two in-process nhost-auth-emulators for the browser tests (NHOST_TEST_AUTH_URL,
-NHOST_TEST_AUTH_URL_ANONYMOUS_DISABLED; each skipped when its variable is already set)
-unless NHOST_TEST_DATABASE_URL is already set, then runs, with NHOST_TEST_DATABASE_URL
-pointing at it:
+Starts the services the tests need, each unless its variable is already set: a throwaway
+PostgreSQL (data in target/test-services/pg, on a free port of 127.0.0.1) as
+NHOST_TEST_DATABASE_URL, and two in-process nhost-auth-emulators for the browser tests as
+NHOST_TEST_AUTH_URL (anonymous users on, role public) and NHOST_TEST_AUTH_URL_ANONYMOUS_DISABLED.
+Then, with those variables set, it runs:
 
     cargo test --workspace --doc                       (doctests; nextest cannot run them)
     cargo nextest run --workspace --no-fail-fast ARGS  (or `cargo test --workspace ARGS` without nextest)
 
-and stops PostgreSQL again, whatever happened. Before those it builds nhost-core for
+and stops the services again, whatever happened. Before those it builds nhost-core for
 wasm32-unknown-unknown (rustup's target, or Debian's rustc-web route), runs the browser tests
 (`tests/browser*.rs`) of nhost-core in headless Chromium:
 
