@@ -150,7 +150,7 @@ fn locked_wasm_bindgen_version() -> Result<String> {
 }
 
 /// Checks that `wasm-bindgen-test-runner` is on `PATH` at `Cargo.lock`'s version.
-fn check_runner() -> Result<()> {
+pub(crate) fn check_runner() -> Result<()> {
     let wanted = locked_wasm_bindgen_version()?;
     let install = format!(
         "`cargo install wasm-bindgen-cli --version {wanted} --locked` \

@@ -14,6 +14,7 @@ mod services;
 mod signals;
 mod test;
 mod wasm;
+mod yew_csr;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +31,7 @@ USAGE:
 COMMANDS:
     test [ARGS]                  Run every test (nextest + doctests) against a throwaway PostgreSQL
     bench emulator [OPTIONS]     Load-test nhost-auth-emulator (anonymous sign-ins, token refreshes)
+    yew-csr                      Build the Yew example for the browser and serve it with an emulator
     help                         Print this help
 
 Run `cargo xtask <COMMAND> --help` for a command's options.
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "test" => test::run(rest),
         "bench" => bench::run(rest),
+        "yew-csr" => yew_csr::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(ExitCode::SUCCESS)

@@ -20,11 +20,12 @@ Then, with those variables set, it runs:
     cargo test --workspace --doc                       (doctests; nextest cannot run them)
     cargo nextest run --workspace --no-fail-fast ARGS  (or `cargo test --workspace ARGS` without nextest)
 
-and stops the services again, whatever happened. Before those it builds nhost-core for
-wasm32-unknown-unknown (rustup's target, or Debian's rustc-web route), runs the browser tests
-(`tests/browser*.rs`) of nhost-core in headless Chromium:
+and stops the services again, whatever happened. Before those it builds nhost-core, nhost-yew
+and example-yew-csr for wasm32-unknown-unknown (rustup's target, or Debian's rustc-web route),
+runs the browser tests (`tests/browser*.rs` of the crates in xtask/src/browser.rs) in headless
+Chromium:
 
-    cargo test --target wasm32-unknown-unknown -p nhost-core --test 'browser*'
+    cargo test --target wasm32-unknown-unknown -p <crate> --test 'browser*'
         (runner: wasm-bindgen-test-runner, through ChromeDriver)
 
 and, when missing, installs the JavaScript client test packages with `npm ci`. Exits non-zero
@@ -66,10 +67,20 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
     }
 
     let mut steps: Vec<(String, Command)> = Vec::new();
-    // The browser build of the client: a compile error for wasm32 is a failed test.
+    // The browser builds: a compile error for wasm32 is a failed test.
     let mut wasm = crate::wasm::cargo_command("build")?;
-    wasm.args(["-p", "nhost-core"]);
-    steps.push(("wasm32 build of nhost-core".into(), wasm));
+    wasm.args([
+        "-p",
+        "nhost-core",
+        "-p",
+        "nhost-yew",
+        "-p",
+        "example-yew-csr",
+    ]);
+    steps.push((
+        "wasm32 build of nhost-core, nhost-yew and example-yew-csr".into(),
+        wasm,
+    ));
     // Browser tests in headless Chromium; before nextest, whose summary stays the last thing
     // printed. Its scratch directory is removed when `_browser_scratch` drops, after every step.
     let _browser_scratch = if browser {
