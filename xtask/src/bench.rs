@@ -50,8 +50,11 @@ pub(crate) fn run(mut args: Vec<String>) -> Result<ExitCode> {
         });
     }
     let target = args.remove(0);
+    if target == "wasm-size" {
+        return crate::wasm_size::run();
+    }
     if target != "emulator" {
-        return Err(format!("unknown benchmark `{target}`; the only one is `emulator` (see `cargo xtask bench --help`)").into());
+        return Err(format!("unknown benchmark `{target}`; they are `emulator` and `wasm-size` (see `cargo xtask bench --help`)").into());
     }
     let seconds: u64 = crate::take_value(&mut args, "--seconds")?.unwrap_or(10);
     let concurrency: usize = crate::take_value(&mut args, "--concurrency")?.unwrap_or(64);

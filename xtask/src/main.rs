@@ -14,6 +14,7 @@ mod services;
 mod signals;
 mod test;
 mod wasm;
+mod wasm_size;
 mod yew_csr;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,7 @@ USAGE:
 COMMANDS:
     test [ARGS]                  Run every test (nextest + doctests) against a throwaway PostgreSQL
     bench emulator [OPTIONS]     Load-test nhost-auth-emulator (anonymous sign-ins, token refreshes)
+    bench wasm-size              Bundle size of the Yew example against a bare Yew app (gzip)
     yew-csr                      Build the Yew example for the browser and serve it with an emulator
     help                         Print this help
 
