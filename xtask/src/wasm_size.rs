@@ -71,7 +71,7 @@ fn measure(wasm_dir: &Path, wasm_opt: &mut bool) -> Result<ExitCode> {
                     "xtask: this wasm-opt cannot read the module (too old?); measuring without it"
                 );
                 *wasm_opt = false;
-                return measure_without_wasm_opt(&wasm_dir);
+                return measure_without_wasm_opt(wasm_dir);
             }
         }
         let js = out.join(format!("{app}.js"));
