@@ -185,7 +185,7 @@ pub(crate) fn check_runner() -> Result<()> {
 }
 
 /// `$CHROMEDRIVER` if set, else Debian's ChromeDriver.
-fn chromedriver() -> Result<PathBuf> {
+pub(crate) fn chromedriver() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("CHROMEDRIVER").filter(|p| !p.is_empty()) {
         return Ok(path.into());
     }

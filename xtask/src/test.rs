@@ -28,6 +28,12 @@ Chromium:
     cargo test --target wasm32-unknown-unknown -p <crate> --test 'browser*'
         (runner: wasm-bindgen-test-runner, through ChromeDriver)
 
+then builds the Yew example with the dev profile into target/yew-csr/dist-dev and runs its
+end-to-end tests (examples/yew-csr/tests/e2e.rs: the example's server, driven over WebDriver
+in headless Chromium):
+
+    cargo test -p example-yew-csr --test e2e   (NHOST_E2E_DIST=<dist>, CHROMEDRIVER=<path>)
+
 and, when missing, installs the JavaScript client test packages with `npm ci`. Exits non-zero
 if any step failed.
 
@@ -90,6 +96,23 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
     } else {
         None
     };
+    // End-to-end tests of the Yew example over WebDriver: the app built with the dev profile
+    // (fast), served by its own binary, driven in headless Chromium by `tests/e2e.rs`. Also
+    // before nextest; nextest (or `cargo test`) gets the same variables, since it runs that
+    // test binary too.
+    let (e2e_build, dist) = crate::yew_csr::build_steps("dev")?;
+    let e2e_env = [
+        ("NHOST_E2E_DIST", dist.into_os_string()),
+        (
+            "CHROMEDRIVER",
+            crate::browser::chromedriver()?.into_os_string(),
+        ),
+    ];
+    steps.extend(e2e_build);
+    let mut e2e = Command::new(cargo());
+    e2e.args(["test", "-p", "example-yew-csr", "--test", "e2e"])
+        .envs(e2e_env.clone());
+    steps.push(("end-to-end tests of example-yew-csr".into(), e2e));
     if let Some(npm) = js_client_install()? {
         steps.insert(0, ("npm ci (JavaScript client tests)".into(), npm));
     }
@@ -101,7 +124,8 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
         }
         let mut cmd = Command::new(cargo());
         cmd.args(["nextest", "run", "--workspace", "--no-fail-fast"])
-            .args(&passthrough);
+            .args(&passthrough)
+            .envs(e2e_env);
         steps.push(("tests".into(), cmd));
     } else {
         // `cargo test` runs the doctests itself; `--no-fail-fast` so that one failing crate
@@ -111,7 +135,7 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
         if !doc {
             cmd.args(["--lib", "--bins", "--tests", "--examples"]);
         }
-        cmd.args(&passthrough);
+        cmd.args(&passthrough).envs(e2e_env);
         steps.push(("tests".into(), cmd));
     }
 

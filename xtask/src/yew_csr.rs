@@ -26,7 +26,7 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
         print!("{HELP}");
         return Ok(ExitCode::SUCCESS);
     }
-    let dist = build()?;
+    let dist = build("wasm-release")?;
     let status = Command::new(cargo())
         .args(["run", "--quiet", "-p", "example-yew-csr", "--", "--dist"])
         .arg(&dist)
@@ -38,31 +38,63 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
     })
 }
 
-/// Builds the app and returns the folder with `example-yew-csr.js` and its `.wasm`.
-pub(crate) fn build() -> Result<PathBuf> {
+/// Builds the app with the cargo `profile` (`"wasm-release"` for `cargo xtask yew-csr`, `"dev"`
+/// for the end-to-end tests) and returns the folder with `example-yew-csr.js` and its `.wasm`.
+pub(crate) fn build(profile: &str) -> Result<PathBuf> {
+    let (steps, dist) = build_steps(profile)?;
+    for (name, mut cmd) in steps {
+        eprintln!("xtask: {name}");
+        let status = cmd
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", cmd.get_program().to_string_lossy()))?;
+        if !status.success() {
+            return Err(format!("{name} failed").into());
+        }
+    }
+    Ok(dist)
+}
+
+/// The commands that build the app with the cargo `profile` (the wasm32 build, then
+/// wasm-bindgen), to run in order, and the folder they write `example-yew-csr.js` and its
+/// `.wasm` to: `target/yew-csr/dist` for `wasm-release`, `target/yew-csr/dist-<profile>` else.
+pub(crate) fn build_steps(profile: &str) -> Result<(Vec<(String, Command)>, PathBuf)> {
     crate::browser::check_runner()?;
     let mut build = crate::wasm::cargo_command("build")?;
-    build.args(["--profile", "wasm-release", "-p", "example-yew-csr"]);
-    let wasm_dir = build
+    build.args(["--profile", profile, "-p", "example-yew-csr"]);
+    // Cargo's `dev` and `test` profiles write to `debug/`, `release` and `bench` to `release/`,
+    // every other profile to a folder of its own name.
+    let profile_dir = match profile {
+        "dev" | "test" => "debug",
+        "release" | "bench" => "release",
+        other => other,
+    };
+    let wasm = build
         .get_envs()
         .find(|(k, _)| *k == "CARGO_TARGET_DIR")
         .and_then(|(_, v)| v.map(PathBuf::from))
         .unwrap_or_else(target_dir)
-        .join("wasm32-unknown-unknown/wasm-release");
-    eprintln!("xtask: building the Yew example for wasm32");
-    if !build.status()?.success() {
-        return Err("the wasm32 build of example-yew-csr failed".into());
-    }
-    let dist = target_dir().join("yew-csr/dist");
-    std::fs::create_dir_all(&dist)?;
-    let status = Command::new("wasm-bindgen")
+        .join("wasm32-unknown-unknown")
+        .join(profile_dir)
+        .join("example-yew-csr.wasm");
+    let dist = target_dir().join(match profile {
+        "wasm-release" => "yew-csr/dist".to_owned(),
+        other => format!("yew-csr/dist-{other}"),
+    });
+    std::fs::create_dir_all(&dist).map_err(|e| format!("cannot create {}: {e}", dist.display()))?;
+    let mut bindgen = Command::new("wasm-bindgen");
+    bindgen
         .args(["--target", "web", "--no-typescript", "--out-dir"])
         .arg(&dist)
-        .arg(wasm_dir.join("example-yew-csr.wasm"))
-        .status()
-        .map_err(|e| format!("cannot run wasm-bindgen: {e}"))?;
-    if !status.success() {
-        return Err("wasm-bindgen failed".into());
-    }
-    Ok(dist)
+        .arg(wasm);
+    let steps = vec![
+        (
+            format!("wasm32 build of example-yew-csr (profile {profile})"),
+            build,
+        ),
+        (
+            format!("wasm-bindgen of example-yew-csr ({profile})"),
+            bindgen,
+        ),
+    ];
+    Ok((steps, dist))
 }

@@ -48,6 +48,7 @@ pub struct NhostClientBuilder {
     claims_namespace: String,
     initial_session: Option<Session>,
     retry_backoff: Vec<Duration>,
+    #[cfg(not(target_arch = "wasm32"))]
     http: Option<reqwest::Client>,
 }
 
@@ -116,6 +117,8 @@ impl NhostClientBuilder {
         self
     }
     /// Use this `reqwest::Client` (proxies, custom TLS…). The builder's timeout still applies.
+    /// (Native only: in the browser requests go through `fetch`.)
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http = Some(client);
         self
@@ -157,7 +160,10 @@ impl NhostClientBuilder {
             None if storage::stored_refresh_token(storage.as_ref()).is_some() => AuthState::Loading,
             None => AuthState::SignedOut,
         };
+        #[cfg(not(target_arch = "wasm32"))]
         let http = self.http.unwrap_or_default();
+        #[cfg(target_arch = "wasm32")]
+        let http = crate::api::HttpClient;
         Ok(NhostClient {
             inner: Arc::new(Inner {
                 transport: Transport::new(http, url, self.timeout),
@@ -328,6 +334,7 @@ impl NhostClient {
             claims_namespace: DEFAULT_CLAIMS_NAMESPACE.into(),
             initial_session: None,
             retry_backoff: RETRY_BACKOFF.to_vec(),
+            #[cfg(not(target_arch = "wasm32"))]
             http: None,
         }
     }
