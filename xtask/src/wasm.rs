@@ -64,3 +64,20 @@ fn rustup_has_target() -> bool {
         .join("lib")
         .exists()
 }
+
+/// Where `cmd` (from [`cargo_command`]) writes its wasm32 artefacts for the cargo `profile`:
+/// the route's target dir, then `wasm32-unknown-unknown/<folder>` — `debug/` for `dev` and
+/// `test`, `release/` for `release` and `bench`, the profile's own name for the others.
+pub(crate) fn output_dir(cmd: &Command, profile: &str) -> std::path::PathBuf {
+    let folder = match profile {
+        "dev" | "test" => "debug",
+        "release" | "bench" => "release",
+        other => other,
+    };
+    cmd.get_envs()
+        .find(|(k, _)| *k == "CARGO_TARGET_DIR")
+        .and_then(|(_, v)| v.map(std::path::PathBuf::from))
+        .unwrap_or_else(target_dir)
+        .join(TARGET)
+        .join(folder)
+}

@@ -1,7 +1,7 @@
 //! `cargo xtask bench wasm-size`: what nhost adds to a Yew app's bundle, measured against a bare
 //! Yew app with the same UI (`examples/yew-csr-bare`), both built in the same run.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
 
 use crate::{Result, target_dir};
@@ -15,12 +15,7 @@ pub(crate) fn run() -> Result<ExitCode> {
     for app in APPS {
         build.args(["-p", app]);
     }
-    let wasm_dir = build
-        .get_envs()
-        .find(|(k, _)| *k == "CARGO_TARGET_DIR")
-        .and_then(|(_, v)| v.map(PathBuf::from))
-        .unwrap_or_else(target_dir)
-        .join("wasm32-unknown-unknown/wasm-release");
+    let wasm_dir = crate::wasm::output_dir(&build, "wasm-release");
     eprintln!(
         "xtask: building {} for wasm32 (profile wasm-release)",
         APPS.join(" and ")

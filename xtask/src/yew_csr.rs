@@ -61,21 +61,7 @@ pub(crate) fn build_steps(profile: &str) -> Result<(Vec<(String, Command)>, Path
     crate::browser::check_runner()?;
     let mut build = crate::wasm::cargo_command("build")?;
     build.args(["--profile", profile, "-p", "example-yew-csr"]);
-    // Cargo's `dev` and `test` profiles write to `debug/`, `release` and `bench` to `release/`,
-    // every other profile to a folder of its own name.
-    let profile_dir = match profile {
-        "dev" | "test" => "debug",
-        "release" | "bench" => "release",
-        other => other,
-    };
-    let wasm = build
-        .get_envs()
-        .find(|(k, _)| *k == "CARGO_TARGET_DIR")
-        .and_then(|(_, v)| v.map(PathBuf::from))
-        .unwrap_or_else(target_dir)
-        .join("wasm32-unknown-unknown")
-        .join(profile_dir)
-        .join("example-yew-csr.wasm");
+    let wasm = crate::wasm::output_dir(&build, profile).join("example-yew-csr.wasm");
     let dist = target_dir().join(match profile {
         "wasm-release" => "yew-csr/dist".to_owned(),
         other => format!("yew-csr/dist-{other}"),
