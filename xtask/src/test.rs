@@ -28,11 +28,10 @@ Chromium:
     cargo test --target wasm32-unknown-unknown -p <crate> --test 'browser*'
         (runner: wasm-bindgen-test-runner, through ChromeDriver)
 
-then builds the Yew example with the dev profile into target/yew-csr/dist-dev and runs its
-end-to-end tests (examples/yew-csr/tests/e2e.rs: the example's server, driven over WebDriver
-in headless Chromium):
-
-    cargo test -p example-yew-csr --test e2e   (NHOST_E2E_DIST=<dist>, CHROMEDRIVER=<path>)
+then builds the Yew example with the dev profile into target/yew-csr/dist-dev for its
+end-to-end tests (examples/yew-csr/tests/e2e.rs: the example's server, driven over WebDriver in
+headless Chromium), which run among the others with NHOST_E2E_DIST=<dist> and
+CHROMEDRIVER=<path> set,
 
 and, when missing, installs the JavaScript client test packages with `npm ci`. Exits non-zero
 if any step failed.
@@ -96,10 +95,9 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
     } else {
         None
     };
-    // End-to-end tests of the Yew example over WebDriver: the app built with the dev profile
-    // (fast), served by its own binary, driven in headless Chromium by `tests/e2e.rs`. Also
-    // before nextest; nextest (or `cargo test`) gets the same variables, since it runs that
-    // test binary too.
+    // End-to-end tests of the Yew example over WebDriver: the app is built here with the dev
+    // profile (fast); its `tests/e2e.rs` (served by its own binary, driven in headless Chromium)
+    // runs with the rest under nextest (or `cargo test`), which gets these variables.
     let (e2e_build, dist) = crate::yew_csr::build_steps("dev")?;
     let e2e_env = [
         ("NHOST_E2E_DIST", dist.into_os_string()),
@@ -109,10 +107,6 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
         ),
     ];
     steps.extend(e2e_build);
-    let mut e2e = Command::new(cargo());
-    e2e.args(["test", "-p", "example-yew-csr", "--test", "e2e"])
-        .envs(e2e_env.clone());
-    steps.push(("end-to-end tests of example-yew-csr".into(), e2e));
     if let Some(npm) = js_client_install()? {
         steps.insert(0, ("npm ci (JavaScript client tests)".into(), npm));
     }
