@@ -13,7 +13,8 @@ USAGE:
 
 Starts the services the tests need, each unless its variable is already set: a throwaway
 PostgreSQL (data in target/test-services/pg, on a free port of 127.0.0.1) as
-NHOST_TEST_DATABASE_URL, and two in-process nhost-auth-emulators for the browser tests as
+NHOST_TEST_DATABASE_URL, a throwaway redis-server (persistence off) as NHOST_TEST_REDIS_URL, and
+two in-process nhost-auth-emulators for the browser tests as
 NHOST_TEST_AUTH_URL (anonymous users on, role public) and NHOST_TEST_AUTH_URL_ANONYMOUS_DISABLED.
 Then, with those variables set, it runs:
 
@@ -45,7 +46,8 @@ ARGS (anything else, or everything after `--`) go to nextest (or cargo test), e.
     cargo xtask test -p nhost-auth-emulator
     cargo xtask test -- refresh_token
 
-Needs the PostgreSQL server programs (`apt-get install postgresql`), Chromium and ChromeDriver
+Needs the PostgreSQL server programs (`apt-get install postgresql`), redis-server
+(`apt-get install redis-server`), Chromium and ChromeDriver
 (`apt-get install chromium chromium-driver`) and wasm-bindgen-test-runner at Cargo.lock's
 wasm-bindgen version (`cargo install wasm-bindgen-cli --version <it>`); .ci/run installs them.
 ";

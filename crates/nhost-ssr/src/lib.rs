@@ -1,5 +1,96 @@
-//! axum/tower middleware that keeps the Nhost session cookie fresh during server rendering,
-//! race-free across parallel requests and instances.
+//! axum/tower middleware that keeps the Nhost session cookie fresh during server rendering —
+//! race-free across parallel requests and across instances.
 //!
-//! **Status: not written yet.** This crate is an empty placeholder in the workspace so that the
-//! layout is final; it exports nothing and depends on nothing yet.
+//! [`NhostSessionLayer`] reads a sealed session cookie on every request, refreshes the session
+//! when it is due (once per refresh token, through a [`RefreshCoordinator`]), hands it to
+//! handlers through the [`Session`] extractor, and writes the new cookie on the response.
+//! [`NhostAuth`] gives handlers a client seeded with the session for sign-in, sign-out and
+//! deanonymization; the cookie follows whatever the client's session becomes.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use nhost_ssr::{NhostSessionLayer, Session};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let key = nhost_ssr::key_from_bytes(&std::fs::read("cookie.key")?)?; // ≥ 32 random bytes
+//! let nhost = NhostSessionLayer::builder()
+//!     .auth_url("http://127.0.0.1:4000")
+//!     .cookie_key(key)
+//!     .build()?;
+//! let app: Router = Router::new()
+//!     .route("/", get(|session: Option<Session>| async move {
+//!         match session {
+//!             Some(s) => format!("signed in as {}", s.user_id().unwrap_or_default()),
+//!             None => "signed out".to_owned(),
+//!         }
+//!     }))
+//!     .layer(nhost);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
+//! axum::serve(listener, app).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Why a sealed cookie
+//!
+//! A cookie is client-controlled, so the session a handler sees must be authenticated without a
+//! round-trip. This crate seals the whole cookie (AES-256-GCM, `tower-cookies`' private jar, the
+//! cookie name bound as associated data) with a key only the server holds, rather than verifying
+//! the JWT's signature: sealing authenticates *every* field — the access token, its expiry, the
+//! refresh token, the user — works with any signing algorithm the auth server uses without
+//! fetching or configuring its keys, and keeps the refresh token unreadable even where cookies
+//! leak (logs, proxies). A forged or edited cookie, a token signed with another key or with
+//! `alg: none`, or an edited expiry never opens, and counts as "no session". The key is
+//! mandatory: [`NhostSessionLayerBuilder::build`] fails without one, and
+//! [`key_from_bytes`] refuses keys shorter than 32 bytes.
+//!
+//! # The cookie
+//!
+//! `HttpOnly`, `SameSite=Lax`, `Path=/`, `Secure` (except on `localhost` by default, see
+//! [`SecureCookie`]), `Max-Age` = the refresh-token lifetime. It never exceeds 4096 bytes: when
+//! the session would not fit, the cookie keeps less — first the user's metadata goes, then the
+//! user (the access token's claims still give id, roles and anonymity).
+
+mod cookie;
+mod coordinator;
+mod extract;
+mod layer;
+#[cfg(feature = "redis")]
+mod redis;
+
+pub use crate::cookie::{MAX_COOKIE_BYTES, SecureCookie};
+pub use crate::coordinator::{
+    MemoryCoordinator, RefreshCoordinator, RefreshKey, RefreshOutcome, RefreshWork,
+};
+pub use crate::extract::{NhostAuth, Session, SessionRejection};
+pub use crate::layer::{NhostSessionLayer, NhostSessionLayerBuilder, NhostSessionService};
+#[cfg(feature = "redis")]
+pub use crate::redis::RedisCoordinator;
+pub use nhost_core;
+pub use tower_cookies::Key;
+
+/// Configuration errors of this crate.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No cookie key was given.
+    #[error("a cookie key is required to seal the session cookie: call `.cookie_key(key)`")]
+    MissingKey,
+    /// The key material is too short.
+    #[error("the cookie key must be at least 32 bytes of random data, got {0}")]
+    KeyTooShort(usize),
+    /// The cookie name is not a valid cookie name.
+    #[error("`{0}` is not a valid cookie name (letters, digits and !#$%&'*+-.^_`|~ only)")]
+    InvalidCookieName(String),
+    /// No auth URL could be formed.
+    #[error("invalid auth server configuration: {0}")]
+    AuthUrl(nhost_core::AuthError),
+}
+
+/// A cookie [`Key`] from secret bytes (at least 32; for example `openssl rand -hex 32`, decoded).
+/// Keys of 64 bytes or more are used as they are; shorter ones are expanded with HKDF.
+pub fn key_from_bytes(bytes: &[u8]) -> Result<Key, Error> {
+    if bytes.len() < 32 {
+        return Err(Error::KeyTooShort(bytes.len()));
+    }
+    Ok(Key::try_from(bytes).unwrap_or_else(|_| Key::derive_from(bytes)))
+}

@@ -11,6 +11,7 @@
 
 mod emulator;
 mod postgres;
+mod redis;
 
 use std::path::{Path, PathBuf};
 
@@ -45,6 +46,12 @@ pub(crate) const ALL: &[Spec] = &[
         dir: "pg",
         env_var: "NHOST_TEST_DATABASE_URL",
         start: postgres::start,
+    },
+    Spec {
+        name: "redis-server",
+        dir: "redis",
+        env_var: "NHOST_TEST_REDIS_URL",
+        start: redis::start,
     },
     Spec {
         name: "nhost-auth-emulator",

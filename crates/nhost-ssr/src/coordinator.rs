@@ -1,0 +1,353 @@
+//! Refresh coordination: one `POST /token` per refresh token, however many requests present it.
+//!
+//! The auth server rotates the refresh token on every use, with no grace period. When a browser
+//! sends several requests at once with one expiring cookie, each would refresh with the same token;
+//! one wins and the rest get `401 invalid-refresh-token` — and an anonymous user is orphaned. So
+//! every refresh goes through a [`RefreshCoordinator`]: the first request for an old token runs the
+//! refresh, the others wait for it, and the result stays cached for a short window, keyed by a hash
+//! of the *old* token, so late requests carrying the old cookie get the same new session and the
+//! same new cookie.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use futures_util::future::BoxFuture;
+use nhost_core::{AuthError, Session, SingleFlight};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+/// What a refresh came to. Cloned to every request that presented the same old token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub enum RefreshOutcome {
+    /// The auth server issued a new session.
+    Refreshed {
+        /// The new session.
+        session: Box<Session>,
+        /// The sealed cookie value carrying it, identical for every request of the storm.
+        cookie: String,
+    },
+    /// The auth server rejected the refresh token (revoked, rotated long ago, user disabled): the
+    /// session is over and the cookie is cleared.
+    Rejected(AuthError),
+    /// The auth server could not be asked (network error, 5xx, 429, garbage): the cookie is kept
+    /// and the still-valid access token, if any, is used.
+    Unavailable(AuthError),
+}
+
+impl RefreshOutcome {
+    /// Classifies the result of `POST /token`.
+    pub(crate) fn from_result(result: Result<(Session, String), AuthError>) -> Self {
+        match result {
+            Ok((session, cookie)) => RefreshOutcome::Refreshed {
+                session: Box::new(session),
+                cookie,
+            },
+            Err(e) if e.is_transient() || e.status == 429 || e.status < 100 => {
+                RefreshOutcome::Unavailable(e)
+            }
+            Err(e) => RefreshOutcome::Rejected(e),
+        }
+    }
+
+    /// How long the outcome may be served to requests presenting the same old token: the whole
+    /// race window for a definite answer, a short while for "unavailable" (so a storm against a
+    /// down server waits once, and the next storm tries again).
+    pub fn cache_for(&self, race_window: Duration) -> Duration {
+        match self {
+            RefreshOutcome::Unavailable(_) => race_window.min(Duration::from_secs(2)),
+            _ => race_window,
+        }
+    }
+}
+
+/// The work a coordinator runs at most once per key: the `POST /token` call (and the sealing of
+/// the new cookie).
+pub type RefreshWork = Box<dyn FnOnce() -> BoxFuture<'static, RefreshOutcome> + Send>;
+
+/// The identity of an old refresh token: a SHA-256 hash for keys and logs, and a key derived from
+/// the token itself to encrypt shared results, so that a shared cache (Redis) holds nothing a
+/// reader without the old token could use.
+#[derive(Clone)]
+pub struct RefreshKey {
+    id: String,
+    secret: [u8; 32],
+}
+
+impl std::fmt::Debug for RefreshKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RefreshKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RefreshKey {
+    /// The key of a refresh token.
+    pub fn new(refresh_token: &str) -> Self {
+        let id = hex(&Sha256::digest(refresh_token.as_bytes()));
+        let mut h = Sha256::new();
+        h.update(b"nhost-ssr refresh result key\0");
+        h.update(refresh_token.as_bytes());
+        RefreshKey {
+            id,
+            secret: h.finalize().into(),
+        }
+    }
+
+    /// Hex SHA-256 of the token: safe to use as a cache key or to log.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Encrypts `outcome` (AES-256-GCM) with a key only holders of the old token can derive.
+    pub fn seal(&self, outcome: &RefreshOutcome) -> Vec<u8> {
+        use aes_gcm::aead::{Aead as _, AeadCore as _, KeyInit as _, OsRng};
+        let cipher = aes_gcm::Aes256Gcm::new(&self.secret.into());
+        let nonce = aes_gcm::Aes256Gcm::generate_nonce(&mut OsRng);
+        let plain = serde_json::to_vec(outcome).unwrap_or_default();
+        let mut out = nonce.to_vec();
+        // Encryption with a valid key and nonce cannot fail for inputs of this size.
+        out.extend(cipher.encrypt(&nonce, plain.as_slice()).unwrap_or_default());
+        out
+    }
+
+    /// Decrypts what [`RefreshKey::seal`] produced; `None` when it is not ours or was tampered with.
+    pub fn open(&self, sealed: &[u8]) -> Option<RefreshOutcome> {
+        use aes_gcm::aead::{Aead as _, KeyInit as _};
+        if sealed.len() < 12 {
+            return None;
+        }
+        let (nonce, body) = sealed.split_at(12);
+        let cipher = aes_gcm::Aes256Gcm::new(&self.secret.into());
+        let plain = cipher
+            .decrypt(aes_gcm::Nonce::from_slice(nonce), body)
+            .ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// Makes sure each old refresh token is exchanged at most once, and that everyone who presents it
+/// within the race window gets the same outcome.
+///
+/// [`MemoryCoordinator`] (the default) does this within one process; `RedisCoordinator` (feature
+/// `redis`) across every instance that shares a Redis server.
+pub trait RefreshCoordinator: Send + Sync + 'static {
+    /// Runs `work` for `key` unless another caller is running it or ran it within `race_window`;
+    /// in both cases returns that caller's outcome instead.
+    fn coordinate<'a>(
+        &'a self,
+        key: &'a RefreshKey,
+        race_window: Duration,
+        work: RefreshWork,
+    ) -> BoxFuture<'a, RefreshOutcome>;
+}
+
+/// In-process coordination: single-flight per old token plus a short result cache.
+#[derive(Clone, Default)]
+pub struct MemoryCoordinator {
+    inner: Arc<MemoryInner>,
+}
+
+#[derive(Default)]
+struct MemoryInner {
+    flights: SingleFlight<RefreshOutcome>,
+    results: Mutex<HashMap<String, (Instant, RefreshOutcome)>>,
+}
+
+impl std::fmt::Debug for MemoryCoordinator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryCoordinator")
+            .field("cached", &self.cached())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryCoordinator {
+    /// A coordinator with an empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// How many outcomes are cached (expired ones are dropped as new ones arrive).
+    pub fn cached(&self) -> usize {
+        self.inner
+            .results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    fn cached_outcome(&self, id: &str) -> Option<RefreshOutcome> {
+        let results = self
+            .inner
+            .results
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match results.get(id) {
+            Some((until, outcome)) if Instant::now() < *until => Some(outcome.clone()),
+            _ => None,
+        }
+    }
+}
+
+impl RefreshCoordinator for MemoryCoordinator {
+    fn coordinate<'a>(
+        &'a self,
+        key: &'a RefreshKey,
+        race_window: Duration,
+        work: RefreshWork,
+    ) -> BoxFuture<'a, RefreshOutcome> {
+        Box::pin(async move {
+            if let Some(outcome) = self.cached_outcome(key.id()) {
+                return outcome;
+            }
+            let inner = self.inner.clone();
+            let id = key.id().to_owned();
+            self.inner
+                .flights
+                .run(key.id(), move || {
+                    Box::pin(async move {
+                        // A flight that finished between our cache check and now left its result.
+                        let cached = {
+                            let results =
+                                inner.results.lock().unwrap_or_else(PoisonError::into_inner);
+                            results
+                                .get(&id)
+                                .filter(|(until, _)| Instant::now() < *until)
+                                .map(|(_, o)| o.clone())
+                        };
+                        if let Some(outcome) = cached {
+                            return outcome;
+                        }
+                        let outcome = work().await;
+                        // Cached before the flight resolves: no request can miss both.
+                        let now = Instant::now();
+                        let mut results =
+                            inner.results.lock().unwrap_or_else(PoisonError::into_inner);
+                        results.retain(|_, (until, _)| now < *until);
+                        results.insert(id, (now + outcome.cache_for(race_window), outcome.clone()));
+                        outcome
+                    })
+                })
+                .await
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn unavailable() -> RefreshOutcome {
+        RefreshOutcome::Unavailable(AuthError::network("down"))
+    }
+
+    #[tokio::test]
+    async fn one_run_per_key_and_cached_within_the_window() {
+        let coordinator = MemoryCoordinator::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let key = RefreshKey::new("old-token");
+        let work = |runs: Arc<AtomicUsize>| -> RefreshWork {
+            Box::new(move || {
+                Box::pin(async move {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    RefreshOutcome::Rejected(AuthError::network("x"))
+                })
+            })
+        };
+        let all =
+            futures_util::future::join_all((0..20).map(|_| {
+                coordinator.coordinate(&key, Duration::from_secs(60), work(runs.clone()))
+            }))
+            .await;
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(all.iter().all(|o| o == &all[0]));
+        // Afterwards, still within the window: served from the cache.
+        let again = coordinator
+            .coordinate(&key, Duration::from_secs(60), work(runs.clone()))
+            .await;
+        assert_eq!(again, all[0]);
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        // Another key runs its own refresh.
+        let other = RefreshKey::new("other-token");
+        coordinator
+            .coordinate(&other, Duration::from_secs(60), work(runs.clone()))
+            .await;
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn outside_the_window_the_work_runs_again() {
+        let coordinator = MemoryCoordinator::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let key = RefreshKey::new("t");
+        for _ in 0..2 {
+            let runs = runs.clone();
+            coordinator
+                .coordinate(
+                    &key,
+                    Duration::ZERO,
+                    Box::new(move || {
+                        Box::pin(async move {
+                            runs.fetch_add(1, Ordering::SeqCst);
+                            unavailable()
+                        })
+                    }),
+                )
+                .await;
+        }
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn sealed_results_open_only_with_the_old_token() {
+        let key = RefreshKey::new("old");
+        let sealed = key.seal(&unavailable());
+        assert_eq!(key.open(&sealed), Some(unavailable()));
+        assert_eq!(RefreshKey::new("other").open(&sealed), None);
+        let mut tampered = sealed.clone();
+        let last = tampered.len() - 1;
+        tampered[last] ^= 1;
+        assert_eq!(key.open(&tampered), None);
+        assert_eq!(key.open(b"short"), None);
+        assert!(!format!("{key:?}").contains("old\""));
+        assert_eq!(key.id().len(), 64);
+    }
+
+    #[test]
+    fn classification() {
+        let rejected = AuthError::from_response(
+            401,
+            r#"{"status":401,"error":"invalid-refresh-token","message":"Invalid or expired refresh token"}"#,
+        );
+        assert!(matches!(
+            RefreshOutcome::from_result(Err(rejected)),
+            RefreshOutcome::Rejected(_)
+        ));
+        for status in [0, 1, 429, 500, 502, 503] {
+            let e = AuthError::from_response(status, "");
+            assert!(
+                matches!(
+                    RefreshOutcome::from_result(Err(e)),
+                    RefreshOutcome::Unavailable(_)
+                ),
+                "{status}"
+            );
+        }
+    }
+}

@@ -1,0 +1,150 @@
+//! Extractors: [`Session`] (and `Option<Session>`) to read the request's session, [`NhostAuth`]
+//! to act on it.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum_core::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+use nhost_core::NhostClient;
+
+use crate::layer::RequestAuth;
+
+/// The request's session, authentic and fresh: the extractor rejects with `401` when there is
+/// none. Use `Option<Session>` for pages that render for everyone.
+///
+/// ```
+/// use nhost_ssr::Session;
+///
+/// async fn me(session: Session) -> String {
+///     session.user_id().unwrap_or_default().to_owned()
+/// }
+///
+/// async fn home(session: Option<Session>) -> &'static str {
+///     if session.is_some() { "welcome back" } else { "hello, stranger" }
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session(pub nhost_core::Session);
+
+impl Deref for Session {
+    type Target = nhost_core::Session;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl From<Session> for nhost_core::Session {
+    fn from(session: Session) -> Self {
+        session.0
+    }
+}
+
+/// Why an extractor failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SessionRejection {
+    /// The request has no session (`401`).
+    #[error("not signed in")]
+    SignedOut,
+    /// The route is not behind [`NhostSessionLayer`](crate::NhostSessionLayer) (`500`: a
+    /// programming error, like axum's missing `Extension`).
+    #[error(
+        "nhost-ssr: the route is not behind NhostSessionLayer; add `.layer(nhost_layer)` to the router"
+    )]
+    MissingLayer,
+}
+
+impl IntoResponse for SessionRejection {
+    fn into_response(self) -> Response {
+        let status = match self {
+            SessionRejection::SignedOut => StatusCode::UNAUTHORIZED,
+            SessionRejection::MissingLayer => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        (status, self.to_string()).into_response()
+    }
+}
+
+fn request_auth(parts: &Parts) -> Result<Arc<RequestAuth>, SessionRejection> {
+    parts
+        .extensions
+        .get::<Arc<RequestAuth>>()
+        .cloned()
+        .ok_or(SessionRejection::MissingLayer)
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Session {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        request_auth(parts)?
+            .session
+            .clone()
+            .map(Session)
+            .ok_or(SessionRejection::SignedOut)
+    }
+}
+
+impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(request_auth(parts)?.session.clone().map(Session))
+    }
+}
+
+/// The request's auth: its session and a client seeded with it. Whatever the handler does with
+/// the client — sign in, sign out, deanonymize — the layer writes to the cookie afterwards.
+///
+/// ```
+/// use axum::response::Redirect;
+/// use nhost_ssr::NhostAuth;
+///
+/// async fn sign_in_anonymously(auth: NhostAuth) -> Result<Redirect, String> {
+///     auth.client()
+///         .sign_in_anonymous(Default::default())
+///         .await
+///         .map_err(|e| e.message)?;
+///     Ok(Redirect::to("/")) // the response sets the session cookie
+/// }
+///
+/// async fn sign_out(auth: NhostAuth) -> Redirect {
+///     // Signed out locally (cookie cleared) even when the server cannot be told.
+///     let _ = auth.client().sign_out(Default::default()).await;
+///     Redirect::to("/")
+/// }
+/// ```
+#[derive(Clone)]
+pub struct NhostAuth(Arc<RequestAuth>);
+
+impl std::fmt::Debug for NhostAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NhostAuth")
+            .field("session", &self.0.session)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NhostAuth {
+    /// The session the request arrived with (after any refresh by the layer).
+    pub fn session(&self) -> Option<&nhost_core::Session> {
+        self.0.session.as_ref()
+    }
+
+    /// A client for this request, seeded with its session, sharing the layer's HTTP client. It
+    /// does not refresh on its own: the layer already did.
+    pub fn client(&self) -> &NhostClient {
+        self.0.client()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for NhostAuth {
+    type Rejection = SessionRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        request_auth(parts).map(NhostAuth)
+    }
+}

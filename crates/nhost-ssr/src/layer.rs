@@ -1,0 +1,535 @@
+//! [`NhostSessionLayer`]: resolves every request's session from its cookie, refreshing it when
+//! due, and writes the cookie back when the session changed.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::future::BoxFuture;
+use http::{HeaderValue, Method, Request, Response, header};
+use nhost_core::{AuthError, NhostClient, Session, SignInAnonymousOptions};
+use tower_cookies::{CookieManager, Cookies, Key};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::Error;
+use crate::cookie::{CookieSettings, Incoming, SecureCookie};
+use crate::coordinator::{MemoryCoordinator, RefreshCoordinator, RefreshKey, RefreshOutcome};
+
+/// Builds an [`NhostSessionLayer`]. A cookie [`Key`] is required: there is no way to build the
+/// layer without sealing the cookie.
+#[must_use]
+pub struct NhostSessionLayerBuilder {
+    auth_url: Option<String>,
+    subdomain: Option<String>,
+    region: Option<String>,
+    key: Option<Key>,
+    cookie_name: String,
+    secure: SecureCookie,
+    cookie_max_age: Duration,
+    refresh_margin: Option<Duration>,
+    race_window: Duration,
+    coordinator: Option<Arc<dyn RefreshCoordinator>>,
+    anonymous: Option<SignInAnonymousOptions>,
+    timeout: Duration,
+    http: Option<reqwest::Client>,
+    claims_namespace: Option<String>,
+}
+
+impl std::fmt::Debug for NhostSessionLayerBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NhostSessionLayerBuilder")
+            .field("auth_url", &self.auth_url)
+            .field("cookie_name", &self.cookie_name)
+            .field("key", &self.key.as_ref().map(|_| "[redacted]"))
+            .finish_non_exhaustive()
+    }
+}
+
+impl NhostSessionLayerBuilder {
+    /// The auth server's URL, e.g. `https://<subdomain>.auth.<region>.nhost.run/v1` or an emulator.
+    pub fn auth_url(mut self, url: impl Into<String>) -> Self {
+        self.auth_url = Some(url.into());
+        self
+    }
+
+    /// The Nhost project's subdomain (with [`region`](Self::region)), instead of an auth URL.
+    pub fn subdomain(mut self, subdomain: impl Into<String>) -> Self {
+        self.subdomain = Some(subdomain.into());
+        self
+    }
+
+    /// The Nhost project's region (with [`subdomain`](Self::subdomain)).
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// The key that seals the session cookie (required). Every instance serving the site must use
+    /// the same key; see [`key_from_bytes`](crate::key_from_bytes).
+    pub fn cookie_key(mut self, key: Key) -> Self {
+        self.key = Some(key);
+        self
+    }
+
+    /// The cookie's name (default `nhostSession`).
+    pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
+        self.cookie_name = name.into();
+        self
+    }
+
+    /// When the cookie is `Secure` (default: always, except for `localhost` hosts).
+    pub fn secure(mut self, secure: SecureCookie) -> Self {
+        self.secure = secure;
+        self
+    }
+
+    /// The cookie's `Max-Age`: set it to the auth server's refresh-token lifetime
+    /// (`AUTH_REFRESH_TOKEN_EXPIRES_IN`; default 30 days, the server's default).
+    pub fn cookie_max_age(mut self, max_age: Duration) -> Self {
+        self.cookie_max_age = max_age;
+        self
+    }
+
+    /// Refresh when the access token has less than this left (default: `nhost_core`'s
+    /// `min(5 min, lifetime / 2)`).
+    pub fn refresh_margin(mut self, margin: Duration) -> Self {
+        self.refresh_margin = Some(margin);
+        self
+    }
+
+    /// How long the outcome of a refresh is kept for requests that still present the old token
+    /// (default 60 s). Longer covers slower stragglers; the cache holds one entry per refresh.
+    pub fn race_window(mut self, window: Duration) -> Self {
+        self.race_window = window;
+        self
+    }
+
+    /// Who coordinates refreshes (default: a [`MemoryCoordinator`], right for one instance). Use
+    /// `RedisCoordinator` (feature `redis`) when several instances serve the site.
+    pub fn coordinator(mut self, coordinator: impl RefreshCoordinator) -> Self {
+        self.coordinator = Some(Arc::new(coordinator));
+        self
+    }
+
+    /// Signs visitors without a session cookie in anonymously on `GET`/`HEAD` requests (off by
+    /// default). Every cookie-less client — crawlers, `curl`, browsers refusing cookies — then
+    /// creates a user on each visit, and the auth server's sign-in rate limit applies per IP;
+    /// users created this way whose cookie is lost are orphaned. Prefer an explicit button.
+    pub fn auto_anonymous_sign_in(mut self, options: Option<SignInAnonymousOptions>) -> Self {
+        self.anonymous = options;
+        self
+    }
+
+    /// Timeout of each request to the auth server (default 10 s).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The HTTP client for the auth server (default: a new one, shared by every request).
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http = Some(client);
+        self
+    }
+
+    /// The JWT claims namespace (default `https://hasura.io/jwt/claims`).
+    pub fn claims_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.claims_namespace = Some(namespace.into());
+        self
+    }
+
+    /// Builds the layer. Fails without a cookie key, with an unusable cookie name, or when no
+    /// auth URL can be formed.
+    pub fn build(self) -> Result<NhostSessionLayer, Error> {
+        let key = self.key.ok_or(Error::MissingKey)?;
+        let valid_name = !self.cookie_name.is_empty()
+            && self
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
+        if !valid_name {
+            return Err(Error::InvalidCookieName(self.cookie_name));
+        }
+        let shared = Shared {
+            auth_url: String::new(),
+            http: self.http.unwrap_or_default(),
+            timeout: self.timeout,
+            claims_namespace: self.claims_namespace,
+            cookie: CookieSettings {
+                name: self.cookie_name,
+                key,
+                secure: self.secure,
+                max_age: self.cookie_max_age,
+            },
+            refresh_margin: self.refresh_margin,
+            race_window: self.race_window,
+            coordinator: self
+                .coordinator
+                .unwrap_or_else(|| Arc::new(MemoryCoordinator::new())),
+            anonymous: self.anonymous,
+        };
+        // Let nhost-core form and check the URL, once.
+        let mut probe = NhostClient::builder();
+        if let Some(url) = self.auth_url {
+            probe = probe.auth_url(url);
+        }
+        if let Some(s) = self.subdomain {
+            probe = probe.subdomain(s);
+        }
+        if let Some(r) = self.region {
+            probe = probe.region(r);
+        }
+        let auth_url = probe.build().map_err(Error::AuthUrl)?.auth_url().to_owned();
+        Ok(NhostSessionLayer {
+            shared: Arc::new(Shared { auth_url, ..shared }),
+        })
+    }
+}
+
+/// A tower [`Layer`] that gives every request its Nhost session, from a sealed cookie, refreshed
+/// when due — once per refresh token however many requests carry it — and keeps the cookie in
+/// step. Handlers read the session with the [`Session`](crate::Session) extractor and act with
+/// [`NhostAuth`](crate::NhostAuth).
+///
+/// It includes `tower-cookies`' [`CookieManager`]; adding a `CookieManagerLayer` of your own as
+/// well is harmless.
+///
+/// Per request:
+/// - no cookie → no session (or an anonymous sign-in, when enabled);
+/// - a cookie that does not open with the key, or holds no session → no session;
+/// - an access token outside the refresh margin → that session, no network call;
+/// - inside the margin or expired → one refresh through the [`RefreshCoordinator`]; the new
+///   session and a new cookie (`Cache-Control: private, no-store`);
+/// - the refresh token rejected → cookie cleared, no session;
+/// - the auth server unreachable or failing → cookie kept; the session if its access token has
+///   not expired yet, else none. The page still renders.
+#[derive(Clone)]
+pub struct NhostSessionLayer {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for NhostSessionLayer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NhostSessionLayer")
+            .field("auth_url", &self.shared.auth_url)
+            .field("cookie_name", &self.shared.cookie.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NhostSessionLayer {
+    /// Starts building a layer.
+    pub fn builder() -> NhostSessionLayerBuilder {
+        NhostSessionLayerBuilder {
+            auth_url: None,
+            subdomain: None,
+            region: None,
+            key: None,
+            cookie_name: "nhostSession".into(),
+            secure: SecureCookie::default(),
+            cookie_max_age: Duration::from_secs(30 * 24 * 3600),
+            refresh_margin: None,
+            race_window: Duration::from_secs(60),
+            coordinator: None,
+            anonymous: None,
+            timeout: Duration::from_secs(10),
+            http: None,
+            claims_namespace: None,
+        }
+    }
+
+    /// The auth server's URL, as formed by the builder.
+    pub fn auth_url(&self) -> &str {
+        &self.shared.auth_url
+    }
+
+    /// A client for the auth server with no session, sharing the layer's HTTP client — for work
+    /// outside a request.
+    pub fn client(&self) -> NhostClient {
+        self.shared.client(None)
+    }
+
+    /// Seals `session` into the cookie value this layer would set (for tests and migrations).
+    /// `None` when the session cannot fit in a cookie.
+    pub fn seal(&self, session: &Session) -> Option<String> {
+        self.shared.cookie.seal(session)
+    }
+
+    /// The session cookie's name.
+    pub fn cookie_name(&self) -> &str {
+        &self.shared.cookie.name
+    }
+}
+
+impl<S> Layer<S> for NhostSessionLayer {
+    type Service = CookieManager<NhostSessionService<S>>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CookieManager::new(NhostSessionService {
+            inner,
+            shared: self.shared.clone(),
+        })
+    }
+}
+
+/// The service [`NhostSessionLayer`] wraps around the application (inside `tower-cookies`'
+/// `CookieManager`).
+#[derive(Clone)]
+pub struct NhostSessionService<S> {
+    inner: S,
+    shared: Arc<Shared>,
+}
+
+impl<S> std::fmt::Debug for NhostSessionService<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NhostSessionService")
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for NhostSessionService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+{
+    type Response = Response<ResBody>;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response<ResBody>, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        // The clone takes the place of the service that was polled ready.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let shared = self.shared.clone();
+        Box::pin(async move {
+            let Some(cookies) = req.extensions().get::<Cookies>().cloned() else {
+                // Unreachable through `NhostSessionLayer`, which installs the cookie manager.
+                return inner.call(req).await;
+            };
+            let host = req
+                .headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned);
+            let auth = Arc::new(RequestAuth::resolve(shared, cookies, host, req.method()).await);
+            req.extensions_mut().insert(auth.clone());
+            let mut response = inner.call(req).await?;
+            if auth.finish() {
+                response.headers_mut().insert(
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("private, no-store"),
+                );
+            }
+            Ok(response)
+        })
+    }
+}
+
+/// What every request shares with the layer.
+pub(crate) struct Shared {
+    auth_url: String,
+    http: reqwest::Client,
+    timeout: Duration,
+    claims_namespace: Option<String>,
+    cookie: CookieSettings,
+    refresh_margin: Option<Duration>,
+    race_window: Duration,
+    coordinator: Arc<dyn RefreshCoordinator>,
+    anonymous: Option<SignInAnonymousOptions>,
+}
+
+impl Shared {
+    /// A request-scoped client: no auto-refresh (the layer refreshes), in-memory storage.
+    pub(crate) fn client(&self, session: Option<Session>) -> NhostClient {
+        let mut builder = NhostClient::builder()
+            .auth_url(self.auth_url.clone())
+            .http_client(self.http.clone())
+            .timeout(self.timeout)
+            .auto_refresh(false);
+        if let Some(ns) = &self.claims_namespace {
+            builder = builder.claims_namespace(ns.clone());
+        }
+        if let Some(s) = session {
+            builder = builder.initial_session(s);
+        }
+        match builder.build() {
+            Ok(client) => client,
+            // The URL was checked when the layer was built, so this cannot happen; a client
+            // without a valid URL is still a client whose calls fail cleanly.
+            Err(_) => NhostClient::builder()
+                .auth_url("http://invalid.invalid")
+                .auto_refresh(false)
+                .build()
+                .unwrap_or_else(|_| unreachable!("a literal URL")),
+        }
+    }
+
+    fn refresh_due_at(&self, session: &Session) -> u64 {
+        let margin = self.refresh_margin.unwrap_or_else(|| {
+            nhost_core::refresh_margin(Duration::from_secs(session.access_token_expires_in))
+        });
+        session
+            .access_token_expires_at
+            .saturating_sub(margin.as_secs())
+    }
+
+    async fn refresh(self: &Arc<Self>, session: &Session) -> RefreshOutcome {
+        let key = RefreshKey::new(session.refresh_token.expose());
+        let shared = self.clone();
+        let token = session.refresh_token.clone();
+        let work: crate::coordinator::RefreshWork = Box::new(move || {
+            Box::pin(async move {
+                let client = shared.client(None);
+                let result = client
+                    .sign_in_with_refresh_token(token.expose())
+                    .await
+                    .and_then(|s| {
+                        let sealed = shared.cookie.seal(&s).ok_or_else(|| {
+                            AuthError::new(
+                                nhost_core::STATUS_OTHER,
+                                nhost_core::ErrorCode::Other("session-too-large".into()),
+                                "the new session does not fit in a 4 KB cookie",
+                            )
+                        })?;
+                        Ok((s, sealed))
+                    });
+                RefreshOutcome::from_result(result)
+            })
+        });
+        self.coordinator
+            .coordinate(&key, self.race_window, work)
+            .await
+    }
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// One request's session, shared by the layer and the extractors.
+pub(crate) struct RequestAuth {
+    shared: Arc<Shared>,
+    cookies: Cookies,
+    host: Option<String>,
+    pub(crate) session: Option<Session>,
+    client: OnceLock<NhostClient>,
+    wrote_cookie: AtomicBool,
+}
+
+impl RequestAuth {
+    async fn resolve(
+        shared: Arc<Shared>,
+        cookies: Cookies,
+        host: Option<String>,
+        method: &Method,
+    ) -> Self {
+        let mut auth = RequestAuth {
+            shared,
+            cookies,
+            host,
+            session: None,
+            client: OnceLock::new(),
+            wrote_cookie: AtomicBool::new(false),
+        };
+        match auth.shared.cookie.read(&auth.cookies) {
+            Incoming::Missing => {
+                if let Some(options) = auth.shared.anonymous.clone()
+                    && (method == Method::GET || method == Method::HEAD)
+                {
+                    match auth.shared.client(None).sign_in_anonymous(options).await {
+                        Ok(session) => {
+                            auth.write(&session);
+                            auth.session = Some(session);
+                        }
+                        Err(e) => tracing::warn!(error = %e, "anonymous sign-in failed"),
+                    }
+                }
+            }
+            Incoming::Unreadable => {
+                tracing::debug!("session cookie does not open with the key; ignored");
+            }
+            Incoming::Session(session) => {
+                let now = unix_now();
+                if now < auth.shared.refresh_due_at(&session) {
+                    auth.session = Some(*session);
+                } else {
+                    match auth.shared.refresh(&session).await {
+                        RefreshOutcome::Refreshed { session, cookie } => {
+                            auth.set_sealed(cookie);
+                            auth.session = Some(*session);
+                        }
+                        RefreshOutcome::Rejected(e) => {
+                            tracing::info!(error = %e.error, "refresh token rejected; signed out");
+                            auth.shared
+                                .cookie
+                                .clear(&auth.cookies, auth.host.as_deref());
+                            auth.wrote_cookie.store(true, Ordering::Relaxed);
+                        }
+                        RefreshOutcome::Unavailable(e) => {
+                            tracing::warn!(error = %e, "auth server unavailable; cookie kept");
+                            if now < session.access_token_expires_at {
+                                auth.session = Some(*session);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        auth
+    }
+
+    fn set_sealed(&self, sealed: String) {
+        self.shared
+            .cookie
+            .set(&self.cookies, sealed, self.host.as_deref());
+        self.wrote_cookie.store(true, Ordering::Relaxed);
+    }
+
+    fn write(&self, session: &Session) {
+        match self.shared.cookie.seal(session) {
+            Some(sealed) => self.set_sealed(sealed),
+            None => tracing::error!("session does not fit in a 4 KB cookie; not stored"),
+        }
+    }
+
+    /// The request's client, seeded with its session (built on first use).
+    pub(crate) fn client(&self) -> &NhostClient {
+        self.client
+            .get_or_init(|| self.shared.client(self.session.clone()))
+    }
+
+    /// After the handler: writes the cookie when the handler's client changed the session.
+    /// Returns whether this request set or cleared the cookie.
+    fn finish(&self) -> bool {
+        if let Some(client) = self.client.get() {
+            let now = client.session();
+            let changed = match (&now, &self.session) {
+                (Some(a), Some(b)) => a.refresh_token != b.refresh_token || a.user != b.user,
+                (None, None) => false,
+                _ => true,
+            };
+            if changed {
+                match now {
+                    Some(session) => self.write(&session),
+                    None => {
+                        self.shared
+                            .cookie
+                            .clear(&self.cookies, self.host.as_deref());
+                        self.wrote_cookie.store(true, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        self.wrote_cookie.load(Ordering::Relaxed)
+    }
+}
