@@ -6,7 +6,11 @@
 //! ```text
 //! cargo xtask test                  # every test, with a throwaway PostgreSQL
 //! cargo xtask bench emulator        # load-test the auth emulator (re-runs itself in release)
+//! cargo xtask changeset add         # describe a change for the changelog (changesets/)
+//! cargo xtask release               # versions, changelogs, publish dry run from changesets/
 //! ```
+//!
+//! The changesets workflow lives in the library half of this crate (`src/lib.rs`).
 
 mod bench;
 mod browser;
@@ -34,6 +38,9 @@ COMMANDS:
     bench emulator [OPTIONS]     Load-test nhost-auth-emulator (anonymous sign-ins, token refreshes)
     bench wasm-size              Bundle size of the Yew example against a bare Yew app (gzip)
     yew-csr                      Build the Yew example for the browser and serve it with an emulator
+    changeset add|check          Write a changeset / check changesets/ (file:line for each problem)
+    release [status|version|publish]
+                                 Plan, apply (versions, changelogs, Cargo.lock) and publish releases
     help                         Print this help
 
 Run `cargo xtask <COMMAND> --help` for a command's options.
@@ -50,6 +57,8 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "bench" => bench::run(rest),
         "yew-csr" => yew_csr::run(rest),
+        "changeset" => xtask::changeset::run(rest),
+        "release" => xtask::release::run(rest),
         "help" | "-h" | "--help" => {
             print!("{HELP}");
             Ok(ExitCode::SUCCESS)
