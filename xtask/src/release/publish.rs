@@ -76,6 +76,9 @@ pub(super) fn run(root: &Path, execute: bool, offline: bool) -> Result<()> {
     };
     let order = publish_order(&ws, &config);
 
+    if execute && offline {
+        return Err("`--execute` publishes to the registry: it cannot be `--offline`".into());
+    }
     let mut problems = Vec::new();
     for c in &order {
         for d in c.deps.iter().filter(|d| d.kind != DepKind::Dev) {
@@ -158,12 +161,17 @@ pub(super) fn run(root: &Path, execute: bool, offline: bool) -> Result<()> {
         list.join(", ")
     );
     let mut cmd = Command::new(crate::cli::cargo());
-    cmd.arg("publish").current_dir(root);
-    if !execute {
-        cmd.args(["--dry-run", "--allow-dirty"]);
-    }
-    if offline {
-        cmd.arg("--offline");
+    cmd.current_dir(root);
+    if execute {
+        cmd.arg("publish");
+    } else if offline {
+        // `cargo publish --dry-run` asks the registry even when told --offline; `cargo package`
+        // makes the same checks (package, then build each crate against the packaged others)
+        // without it.
+        println!("  --offline: `cargo package` checks what `cargo publish --dry-run` would");
+        cmd.args(["package", "--offline", "--allow-dirty"]);
+    } else {
+        cmd.args(["publish", "--dry-run", "--allow-dirty"]);
     }
     for c in &to_publish {
         cmd.args(["-p", &c.name]);
@@ -173,8 +181,8 @@ pub(super) fn run(root: &Path, execute: bool, offline: bool) -> Result<()> {
         .map_err(|e| format!("cannot run cargo publish: {e}"))?;
     if !status.success() {
         return Err(format!(
-            "cargo publish {}failed ({status})",
-            if execute { "" } else { "--dry-run " }
+            "cargo {} failed ({status})",
+            if execute { "publish" } else { "dry run" }
         )
         .into());
     }

@@ -163,11 +163,19 @@ pub fn edits(ws: &Workspace, pending: &Pending, plan: &Plan) -> Result<Vec<Edit>
             Some(item) if item.is_str() => set_str(item, &v.to_string()),
             Some(item) => {
                 // `version.workspace = true` (a dotted key) → `version = "x.y.z"` in its place.
+                // The comments above the line belong to the inner key (`workspace`): keep them.
+                let line_prefix = item
+                    .as_table()
+                    .and_then(|t| t.iter().next().and_then(|(k, _)| t.key(k)))
+                    .and_then(|k| k.leaf_decor().prefix().cloned());
                 let mut value = Value::from(v.to_string());
                 value.decor_mut().set_prefix(" ");
                 *item = Item::Value(value);
                 if let Some(mut key) = pkg.key_mut("version") {
                     key.leaf_decor_mut().set_suffix(" ");
+                    if let Some(prefix) = line_prefix {
+                        key.leaf_decor_mut().set_prefix(prefix);
+                    }
                 }
             }
             None => {
