@@ -129,10 +129,7 @@ pub fn parse(bytes: &[u8]) -> Result<Changeset, ParseError> {
         }
     };
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
+    let lines: Vec<&str> = text.split('\n').map(|l| l.trim_end_matches('\r')).collect();
 
     let Some(open) = lines.iter().position(|l| !l.trim().is_empty()) else {
         return err(
@@ -295,6 +292,13 @@ mod tests {
         );
         assert_eq!(cs.summary, "Hello\n\nbody");
         assert_eq!(cs.summary_line, 8);
+    }
+
+    #[test]
+    fn carriage_returns_never_reach_the_summary() {
+        // Found by the fuzz target: a line ending in `\r\r\n` lost one `\r` per round trip.
+        let cs = parse(b"---\na: patch\n---\nx\r\r\r\ny\r").expect("parses");
+        assert_eq!(cs.summary, "x\ny");
     }
 
     #[test]
