@@ -42,10 +42,19 @@ impl std::fmt::Debug for RedisCoordinator {
 const RELEASE: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end"#;
 
 impl RedisCoordinator {
-    /// Connects to Redis (`redis://host:port/db`). The connection reconnects by itself.
+    /// Connects to Redis (`redis://host:port/db`). The connection reconnects by itself; each
+    /// attempt and each command gives up after 2 s, so a dead Redis costs a request at most a
+    /// few seconds (and the refresh is then reported unavailable, the cookie kept).
     pub async fn connect(url: &str) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_number_of_retries(2)
+            .set_factor(100)
+            .set_exponent_base(2)
+            .set_max_delay(1000)
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2));
+        let conn = ConnectionManager::new_with_config(client, config).await?;
         Ok(RedisCoordinator {
             conn,
             prefix: "nhost-ssr:".into(),

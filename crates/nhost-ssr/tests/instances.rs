@@ -1,0 +1,193 @@
+//! Several app instances behind one Redis: the storm spread across them still costs one refresh.
+//! Needs `NHOST_TEST_REDIS_URL` (set by `cargo xtask test`, which starts a redis-server).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use nhost_ssr::{NhostSessionLayer, RedisCoordinator};
+
+fn redis_url() -> String {
+    std::env::var("NHOST_TEST_REDIS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+        .expect(
+        "NHOST_TEST_REDIS_URL is not set: run the tests with `cargo xtask test`, which starts a \
+         redis-server, or point it at one (redis://127.0.0.1:6379)",
+    )
+}
+
+async fn instance(auth_url: &str, prefix: &str) -> String {
+    let coordinator = RedisCoordinator::connect(&redis_url())
+        .await
+        .expect("redis reachable")
+        .prefix(prefix);
+    let layer = NhostSessionLayer::builder()
+        .auth_url(auth_url)
+        .cookie_key(key())
+        .coordinator(coordinator)
+        .build()
+        .expect("layer");
+    serve(app(layer)).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_share_one_refresh_through_redis() {
+    let emulator = emulator().await;
+    // A prefix of its own, so that parallel test runs sharing the server cannot meet.
+    let prefix = format!("test-{}:", uuid_like());
+    let mut bases = Vec::new();
+    for _ in 0..3 {
+        bases.push(instance(emulator.url(), &prefix).await);
+    }
+    let sealer = layer(emulator.url());
+    let session = sign_in(emulator.url()).await;
+    let user_id = session.user_id().unwrap_or_default().to_owned();
+    let old = cookie_for(&sealer, &expired(session, Duration::from_secs(30)));
+    let before = emulator.stats().token_requests;
+
+    // Three storms with the old cookie: the first refreshes, the later ones (stragglers within
+    // the race window) get the shared result.
+    for round in 0..3 {
+        let replies = storm(&bases, &old, 201).await;
+        assert_eq!(
+            emulator.stats().token_requests - before,
+            1,
+            "round {round}: one /token call across three instances"
+        );
+        assert!(
+            replies
+                .iter()
+                .all(|(s, body, _)| *s == 200 && body.contains(&user_id)),
+            "no sign-out"
+        );
+        let first = &replies[0].2;
+        assert_eq!(first.len(), 1, "a new cookie");
+        assert!(
+            replies.iter().all(|(.., set)| set == first),
+            "the same new cookie everywhere"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_new_cookie_keeps_working_on_every_instance() {
+    let emulator = emulator().await;
+    let prefix = format!("test-{}:", uuid_like());
+    let mut bases = Vec::new();
+    for _ in 0..3 {
+        bases.push(instance(emulator.url(), &prefix).await);
+    }
+    let sealer = layer(emulator.url());
+    let session = sign_in(emulator.url()).await;
+    let user_id = session.user_id().unwrap_or_default().to_owned();
+    let old = cookie_for(&sealer, &expired(session, Duration::from_secs(30)));
+    let replies = storm(&bases, &old, 30).await;
+    let new = replies[0].2[0]
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let before = emulator.stats().token_requests;
+    let after = storm(&bases, &new, 30).await;
+    assert!(
+        after
+            .iter()
+            .all(|(s, body, set)| *s == 200 && body.contains(&user_id) && set.is_empty())
+    );
+    assert_eq!(emulator.stats().token_requests, before);
+}
+
+/// A redis-server of this test's own, so it can be killed mid-run.
+struct OwnRedis(std::process::Child, String);
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn own_redis() -> OwnRedis {
+    let port = nothing_listening()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_owned();
+    let child = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            &port,
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server runs (apt-get install redis-server; .ci/run installs it)");
+    let redis = OwnRedis(child, format!("redis://127.0.0.1:{port}"));
+    for _ in 0..200 {
+        if RedisCoordinator::connect(&redis.1).await.is_ok() {
+            return redis;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("redis-server did not start on {}", redis.1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_going_down_keeps_the_cookie_and_spends_no_token() {
+    let emulator = emulator().await;
+    let redis = own_redis().await;
+    let coordinator = RedisCoordinator::connect(&redis.1).await.expect("connect");
+    let layer = NhostSessionLayer::builder()
+        .auth_url(emulator.url())
+        .cookie_key(key())
+        .coordinator(coordinator)
+        .build()
+        .expect("layer");
+    let session = sign_in(emulator.url()).await;
+    let old = cookie_for(&layer, &expired(session.clone(), Duration::from_secs(30)));
+    let app = app(layer);
+    drop(redis);
+    let reply = send(&app, "GET", "/", Some(&old)).await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.body, "signed out", "expired and not refreshable now");
+    assert!(reply.set_cookies().is_empty(), "cookie kept");
+    assert_eq!(
+        emulator.stats().token_requests,
+        0,
+        "the refresh token was not spent"
+    );
+    // The old token still works once coordination is back.
+    let client = nhost_ssr::nhost_core::NhostClient::builder()
+        .auth_url(emulator.url())
+        .auto_refresh(false)
+        .build()
+        .expect("client");
+    client
+        .sign_in_with_refresh_token(session.refresh_token.expose())
+        .await
+        .expect("refresh token intact");
+}
+
+#[tokio::test]
+async fn connecting_to_nothing_is_an_error() {
+    let down = nothing_listening().replace("http://", "redis://");
+    assert!(RedisCoordinator::connect(&down).await.is_err());
+}
+
+fn uuid_like() -> String {
+    format!(
+        "{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0)
+    )
+}
