@@ -5,10 +5,12 @@
 use std::time::Duration;
 
 use futures_util::future::{Either, select};
+#[cfg(not(target_arch = "wasm32"))]
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AuthError, ErrorCode, STATUS_OTHER};
+use crate::options::SignUpOptions;
 use crate::platform;
 use crate::session::User;
 
@@ -49,29 +51,86 @@ pub(crate) struct SignOutRequest<'a> {
 }
 
 #[derive(Serialize)]
-pub(crate) struct EmailPasswordRequest<'a, O: Serialize> {
+pub(crate) struct EmailPasswordRequest<'a> {
     pub(crate) email: &'a str,
     pub(crate) password: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) options: Option<&'a O>,
+    pub(crate) options: Option<&'a SignUpOptions>,
 }
 
 #[derive(Serialize)]
-pub(crate) struct PasswordlessEmailRequest<'a, O: Serialize> {
+pub(crate) struct PasswordlessEmailRequest<'a> {
     pub(crate) email: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) options: Option<&'a O>,
+    pub(crate) options: Option<&'a SignUpOptions>,
 }
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-pub(crate) struct DeanonymizeRequest<'a, O: Serialize> {
+pub(crate) struct DeanonymizeRequest<'a> {
     pub(crate) sign_in_method: &'static str,
     pub(crate) email: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) password: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(crate) options: Option<&'a O>,
+    pub(crate) options: Option<&'a SignUpOptions>,
+}
+
+/// A request body: serde on native; in the browser the hand mapping of `json.rs`, written by
+/// the engine's `JSON.stringify` (see `js.rs`).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) trait Body: Serialize {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: Serialize> Body for T {}
+/// A request body: serde on native; in the browser the hand mapping of `json.rs`, written by
+/// the engine's `JSON.stringify` (see `js.rs`).
+#[cfg(target_arch = "wasm32")]
+pub(crate) use crate::json::ToJson as Body;
+
+/// A response body: serde on native; in the browser the hand mapping of `json.rs`, read by the
+/// engine's `JSON.parse`.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) trait Decode: DeserializeOwned {}
+#[cfg(not(target_arch = "wasm32"))]
+impl<T: DeserializeOwned> Decode for T {}
+/// A response body: serde on native; in the browser the hand mapping of `json.rs`, read by the
+/// engine's `JSON.parse`.
+#[cfg(target_arch = "wasm32")]
+pub(crate) use crate::json::FromJson as Decode;
+
+/// Encodes a request body.
+#[cfg(not(target_arch = "wasm32"))]
+fn encode<B: Body + ?Sized>(body: &B) -> Result<String, AuthError> {
+    serde_json::to_string(body).map_err(|e| {
+        AuthError::new(
+            STATUS_OTHER,
+            ErrorCode::InvalidRequest,
+            format!("cannot encode the request: {e}"),
+        )
+    })
+}
+
+/// Encodes a request body.
+#[cfg(target_arch = "wasm32")]
+fn encode<B: Body + ?Sized>(body: &B) -> Result<String, AuthError> {
+    Ok(crate::js::stringify(&body.to_json()))
+}
+
+/// Decodes a success body, or says why it cannot (keeping the body for debugging).
+pub(crate) fn decode<R: Decode>(body: String) -> Result<R, AuthError> {
+    #[cfg(not(target_arch = "wasm32"))]
+    let decoded = serde_json::from_str(&body).map_err(|e| e.to_string());
+    #[cfg(target_arch = "wasm32")]
+    let decoded = crate::js::parse(&body).and_then(|v| R::from_json(&v));
+    decoded.map_err(|e| {
+        let mut err = AuthError::new(
+            STATUS_OTHER,
+            ErrorCode::InvalidResponse,
+            format!("the auth server's answer could not be read: {e}"),
+        );
+        err.raw_body = Some(body.chars().take(2048).collect());
+        err
+    })
 }
 
 /// The HTTP client underneath: `reqwest` on native; on wasm32 the browser's `fetch` directly
@@ -105,38 +164,30 @@ impl Transport {
     }
 
     /// `POST {base}{path}` with a JSON body; decodes a JSON success or an [`AuthError`].
-    pub(crate) async fn post<B: Serialize + ?Sized, R: DeserializeOwned>(
+    pub(crate) async fn post<B: Body + ?Sized, R: Decode>(
         &self,
         path: &str,
         body: &B,
         bearer: Option<&str>,
     ) -> Result<R, AuthError> {
-        let body = serde_json::to_string(body).map_err(|e| {
-            AuthError::new(
-                STATUS_OTHER,
-                ErrorCode::InvalidRequest,
-                format!("cannot encode the request: {e}"),
-            )
-        })?;
-        self.send("POST", path, Some(body), bearer).await
+        let body = encode(body)?;
+        decode(self.send("POST", path, Some(body), bearer).await?)
     }
 
     /// `GET {base}{path}` with a bearer token.
-    pub(crate) async fn get<R: DeserializeOwned>(
-        &self,
-        path: &str,
-        bearer: &str,
-    ) -> Result<R, AuthError> {
-        self.send("GET", path, None, Some(bearer)).await
+    pub(crate) async fn get<R: Decode>(&self, path: &str, bearer: &str) -> Result<R, AuthError> {
+        decode(self.send("GET", path, None, Some(bearer)).await?)
     }
 
-    async fn send<R: DeserializeOwned>(
+    /// One request; the body of a 2xx answer, or the [`AuthError`] of any other. Not generic,
+    /// so that it exists once in the binary.
+    async fn send(
         &self,
         method: &'static str,
         path: &str,
         body: Option<String>,
         bearer: Option<&str>,
-    ) -> Result<R, AuthError> {
+    ) -> Result<String, AuthError> {
         let url = format!("{}{path}", self.base);
         // The timeout is a race with a platform timer, so it works the same on native and in the
         // browser (where dropping the request future abandons the fetch).
@@ -147,22 +198,33 @@ impl Transport {
             Either::Right(_) => {
                 return Err(AuthError::network(format!(
                     "the auth server did not answer within {} s",
-                    self.timeout.as_secs_f32()
+                    seconds(self.timeout)
                 )));
             }
         };
         if !(200..300).contains(&status) {
             return Err(AuthError::from_response(status, &body));
         }
-        serde_json::from_str(&body).map_err(|e| {
-            let mut err = AuthError::new(
-                STATUS_OTHER,
-                ErrorCode::InvalidResponse,
-                format!("the auth server's answer could not be read: {e}"),
-            );
-            err.raw_body = Some(body.chars().take(2048).collect());
-            err
-        })
+        Ok(body)
+    }
+}
+
+/// A duration in seconds, for messages: `10`, `0.5`.
+#[cfg(not(target_arch = "wasm32"))]
+fn seconds(d: Duration) -> f32 {
+    d.as_secs_f32()
+}
+
+/// A duration in seconds, for messages: `10`, `0.5` — to the millisecond, without the float
+/// formatting machinery (several KB of wasm).
+#[cfg(target_arch = "wasm32")]
+fn seconds(d: Duration) -> String {
+    let fraction = format!("{:03}", d.subsec_millis());
+    let fraction = fraction.trim_end_matches('0');
+    if fraction.is_empty() {
+        format!("{}", d.as_secs())
+    } else {
+        format!("{}.{fraction}", d.as_secs())
     }
 }
 

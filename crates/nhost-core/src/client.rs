@@ -511,7 +511,7 @@ impl NhostClient {
         check_email(email)?;
         check_password(password)?;
         self.ensure_signed_out()?;
-        let body = api::EmailPasswordRequest::<()> {
+        let body = api::EmailPasswordRequest {
             email,
             password,
             options: None,

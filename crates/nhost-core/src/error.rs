@@ -204,12 +204,6 @@ impl AuthError {
     /// Decodes an error response: the handler shape `{status, error, message}`, the validation
     /// shape `{error, reason?}`, an empty body (429 and others), or anything else (kept raw).
     pub fn from_response(status: u16, body: &str) -> Self {
-        #[derive(Deserialize)]
-        struct Wire {
-            error: Option<String>,
-            message: Option<String>,
-            reason: Option<String>,
-        }
         let trimmed = body.trim();
         if trimmed.is_empty() {
             let (code, message) = match status {
@@ -224,12 +218,8 @@ impl AuthError {
             };
             return Self::new(status, code, message);
         }
-        match serde_json::from_str::<Wire>(trimmed) {
-            Ok(Wire {
-                error: Some(id),
-                message,
-                reason,
-            }) => {
+        match error_fields(trimmed) {
+            Some([Some(id), message, reason]) => {
                 let message = message.or(reason).unwrap_or_else(|| id.clone());
                 Self::new(status, ErrorCode::parse(&id), message)
             }
@@ -244,6 +234,27 @@ impl AuthError {
             }
         }
     }
+}
+
+/// The `{error, message, reason}` of an error body (each optional), or `None` when the body is
+/// not such an object.
+#[cfg(not(target_arch = "wasm32"))]
+fn error_fields(body: &str) -> Option<[Option<String>; 3]> {
+    #[derive(Deserialize)]
+    struct Wire {
+        error: Option<String>,
+        message: Option<String>,
+        reason: Option<String>,
+    }
+    let w = serde_json::from_str::<Wire>(body).ok()?;
+    Some([w.error, w.message, w.reason])
+}
+
+/// The `{error, message, reason}` of an error body (each optional), or `None` when the body is
+/// not such an object.
+#[cfg(target_arch = "wasm32")]
+fn error_fields(body: &str) -> Option<[Option<String>; 3]> {
+    crate::json::error_fields(&crate::js::parse(body).ok()?).ok()
 }
 
 #[cfg(test)]

@@ -1,6 +1,5 @@
 //! Single-flight: concurrent callers with the same key share one run of the work and its result.
 
-use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use futures_util::FutureExt as _;
@@ -14,13 +13,15 @@ use crate::platform::{BoxFuture, MaybeSend};
 /// This is what keeps a rotated refresh token from ever being sent twice: the refresh of token
 /// `T` is keyed by `T`, so a hundred callers needing a refresh cause one `POST /token`.
 pub struct SingleFlight<T: Clone> {
-    inflight: Mutex<HashMap<String, Shared<BoxFuture<T>>>>,
+    // A handful of keys at most (one per refresh token in use): a list beats a hash map, and
+    // costs the browser bundle no hashing code.
+    inflight: Mutex<Vec<(String, Shared<BoxFuture<T>>)>>,
 }
 
 impl<T: Clone> Default for SingleFlight<T> {
     fn default() -> Self {
         SingleFlight {
-            inflight: Mutex::new(HashMap::new()),
+            inflight: Mutex::new(Vec::new()),
         }
     }
 }
@@ -44,11 +45,11 @@ impl<T: Clone + MaybeSend + 'static> SingleFlight<T> {
     pub async fn run(&self, key: &str, work: impl FnOnce() -> BoxFuture<T>) -> T {
         let flight = {
             let mut map = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
-            match map.get(key) {
-                Some(f) => f.clone(),
+            match map.iter().find(|(k, _)| k == key) {
+                Some((_, f)) => f.clone(),
                 None => {
                     let f = work().shared();
-                    map.insert(key.to_owned(), f.clone());
+                    map.push((key.to_owned(), f.clone()));
                     f
                 }
             }
@@ -57,9 +58,7 @@ impl<T: Clone + MaybeSend + 'static> SingleFlight<T> {
         // The first one back removes the finished flight (only this one, not a newer flight
         // that may have started under the same key).
         let mut map = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
-        if map.get(key).is_some_and(|f| f.ptr_eq(&flight)) {
-            map.remove(key);
-        }
+        map.retain(|(k, f)| !(k == key && f.ptr_eq(&flight)));
         result
     }
 

@@ -25,6 +25,10 @@ mod api;
 mod client;
 mod error;
 mod flight;
+#[cfg(target_arch = "wasm32")]
+mod js;
+#[cfg(any(target_arch = "wasm32", test))]
+mod json;
 mod options;
 mod platform;
 mod session;
@@ -49,3 +53,25 @@ pub use storage::{
     MemoryStorage, REFRESH_TOKEN_EXPIRES_AT_KEY, REFRESH_TOKEN_ID_KEY, REFRESH_TOKEN_KEY,
     SessionStorage,
 };
+
+/// Not public API: for `nhost-yew`'s cross-tab messages, a [`Session`] as a JavaScript value in
+/// the shape its serde `Serialize` writes (so the message is the JSON it always was), without
+/// linking serde_json's printer and parser into the bundle.
+#[cfg(target_arch = "wasm32")]
+#[doc(hidden)]
+pub mod __browser {
+    use wasm_bindgen::JsValue;
+
+    use crate::json::{FromJson as _, ToJson as _};
+    use crate::session::Session;
+
+    /// The session as serde would write it.
+    pub fn session_to_js(session: &Session) -> JsValue {
+        crate::js::to_js(&session.to_json())
+    }
+
+    /// A session written by [`session_to_js`] (or by serde); `None` when it is not one.
+    pub fn session_from_js(value: &JsValue) -> Option<Session> {
+        Session::from_json(&crate::js::from_js(value)).ok()
+    }
+}

@@ -118,3 +118,82 @@ fn default_storage_on_wasm_is_local_storage_not_memory() {
     assert_eq!(client.auth_state(), AuthState::Loading);
     clear_nhost_keys();
 }
+
+/// In the browser the JSON goes through the engine's `JSON` and a hand mapping, not serde_json:
+/// a session still comes out as serde writes it and goes back in unchanged.
+#[wasm_bindgen_test]
+fn sessions_cross_tabs_in_the_shape_serde_writes() {
+    use nhost_core::Session;
+    use nhost_core::__browser::{session_from_js, session_to_js};
+
+    let json = serde_json::json!({
+        "accessToken": "at", "accessTokenExpiresIn": 900, "accessTokenExpiresAt": 1_795_797_543u64,
+        "refreshToken": "rt", "refreshTokenId": "rid",
+        "user": {
+            "id": "u1", "createdAt": "2026-01-01T00:00:00Z", "displayName": "Ada Ü", "avatarUrl": "",
+            "locale": "en", "email": "ada@example.com", "isAnonymous": false, "defaultRole": "user",
+            "roles": ["user", "me"], "metadata": {"n": 2, "f": 2.5, "s": "\"quoted\"\n", "z": null},
+            "emailVerified": true, "phoneNumberVerified": false, "activeMfaType": null
+        },
+        "claims": {"user_id": "u1", "default_role": "user", "allowed_roles": ["user", "me"], "is_anonymous": false}
+    });
+    let session: Session = serde_json::from_value(json.clone()).expect("serde reads it");
+    let js = session_to_js(&session);
+    let text = js_sys::JSON::stringify(&js)
+        .expect("stringify")
+        .as_string()
+        .expect("a string");
+    let reread: serde_json::Value = serde_json::from_str(&text).expect("valid JSON");
+    assert_eq!(reread, json, "the shape serde writes");
+    assert_eq!(session_from_js(&js), Some(session.clone()), "round trip");
+    let parsed = js_sys::JSON::parse(&serde_json::to_string(&session).expect("serde writes it"))
+        .expect("parse");
+    assert_eq!(session_from_js(&parsed), Some(session), "reads what serde writes");
+    assert_eq!(
+        session_from_js(&js_sys::JSON::parse(r#"{"accessToken": 1}"#).expect("parse")),
+        None
+    );
+}
+
+/// Error bodies, decoded through the browser's `JSON`, as natively.
+#[wasm_bindgen_test]
+fn error_bodies_decode_as_natively() {
+    use nhost_core::AuthError;
+
+    let cases: &[(u16, &str, &str, &str)] = &[
+        (
+            401,
+            r#"{"status":401,"error":"invalid-refresh-token","message":"Invalid or expired refresh token"}"#,
+            "invalid-refresh-token",
+            "Invalid or expired refresh token",
+        ),
+        (
+            400,
+            r#"{"error":"invalid-request","reason":"unknown field"}"#,
+            "invalid-request",
+            "unknown field",
+        ),
+        (400, r#"{"error":"x"}"#, "x", "x"),
+        (429, "", "too-many-requests", "Too many requests, try again later"),
+        (
+            503,
+            "<html>bad gateway</html>",
+            "http-503",
+            "HTTP 503 with a body that is not an Nhost error",
+        ),
+        (
+            400,
+            r#"{"error": 5}"#,
+            "http-400",
+            "HTTP 400 with a body that is not an Nhost error",
+        ),
+    ];
+    for (status, body, id, message) in cases {
+        let e = AuthError::from_response(*status, body);
+        assert_eq!(
+            (e.status, e.error.as_str(), e.message.as_str()),
+            (*status, *id, *message),
+            "{body}"
+        );
+    }
+}

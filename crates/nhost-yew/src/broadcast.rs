@@ -5,8 +5,10 @@
 use std::cell::Cell;
 use std::rc::Rc;
 
-use nhost_core::{AuthChange, NhostClient, Session, Subscription};
+use js_sys::{JSON, Object, Reflect};
+use nhost_core::{__browser, AuthChange, NhostClient, Subscription};
 use wasm_bindgen::JsCast as _;
+use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::Closure;
 use web_sys::{BroadcastChannel, MessageEvent};
 
@@ -30,19 +32,17 @@ impl TabSync {
             let client = client.clone();
             let applying = applying.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                let Some(text) = event.data().as_string() else {
+                let Some(message) = event.data().as_string().and_then(|t| JSON::parse(&t).ok())
+                else {
                     return;
                 };
-                let Ok(message) = serde_json::from_str::<serde_json::Value>(&text) else {
-                    return;
-                };
+                let field = |key: &str| Reflect::get(&message, &key.into()).ok();
                 applying.set(true);
-                match message.get("type").and_then(|t| t.as_str()) {
+                match field("type").and_then(|t| t.as_string()).as_deref() {
                     Some("session") => {
                         let current = client.session().map(|s| s.refresh_token);
-                        if let Some(session) = message
-                            .get("session")
-                            .and_then(|s| serde_json::from_value::<Session>(s.clone()).ok())
+                        if let Some(session) =
+                            field("session").and_then(|s| __browser::session_from_js(&s))
                             && current.as_ref() != Some(&session.refresh_token)
                         {
                             client.adopt_session(session);
@@ -62,13 +62,21 @@ impl TabSync {
                 if applying.get() {
                     return;
                 }
-                let message = match change {
-                    AuthChange::SignedIn(s) | AuthChange::TokenRefreshed(s) => {
-                        serde_json::json!({ "type": "session", "session": s })
-                    }
-                    AuthChange::SignedOut => serde_json::json!({ "type": "signed-out" }),
+                // `{"type": "session", "session": …}` or `{"type": "signed-out"}`, as JSON text.
+                let message = Object::new();
+                let set = |key: &str, value: JsValue| {
+                    let _ = Reflect::set(&message, &key.into(), &value);
                 };
-                let _ = channel.post_message(&message.to_string().into());
+                match change {
+                    AuthChange::SignedIn(s) | AuthChange::TokenRefreshed(s) => {
+                        set("type", "session".into());
+                        set("session", __browser::session_to_js(s));
+                    }
+                    AuthChange::SignedOut => set("type", "signed-out".into()),
+                }
+                if let Ok(text) = JSON::stringify(&message) {
+                    let _ = channel.post_message(&text);
+                }
             })
         };
         Some(TabSync {

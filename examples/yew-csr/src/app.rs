@@ -28,7 +28,8 @@ fn App() -> Html {
         NhostClient::builder()
             .auth_url(auth_url())
             .build()
-            .expect("the auth URL is valid")
+            // Display, not `expect`'s Debug: the bundle then carries no Debug of the error.
+            .unwrap_or_else(|e| panic!("the auth URL is not valid: {e}"))
     });
     html! {
         <NhostProvider client={(*client).clone()}>

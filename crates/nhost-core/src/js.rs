@@ -1,0 +1,75 @@
+//! JSON text in the browser: the JavaScript engine's own `JSON.parse` / `JSON.stringify`, with
+//! the values carried across as [`serde_json::Value`] (mapped to the crate's types by `json.rs`).
+//! This keeps serde_json's parser and printer out of the wasm bundle.
+
+use js_sys::{Array, JSON, Object, Reflect};
+use serde_json::{Map, Number, Value};
+use wasm_bindgen::{JsCast as _, JsValue};
+
+/// `JSON.parse(text)`, as a [`Value`].
+pub(crate) fn parse(text: &str) -> Result<Value, String> {
+    JSON::parse(text)
+        .map(|v| from_js(&v))
+        .map_err(|_| "not JSON".to_owned())
+}
+
+/// `JSON.stringify(value)`.
+pub(crate) fn stringify(value: &Value) -> String {
+    JSON::stringify(&to_js(value))
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default()
+}
+
+/// A JavaScript value (as `JSON.parse` makes them) as a [`Value`]. Whole numbers become
+/// integers, as serde_json reads `900`; others stay floating point.
+pub(crate) fn from_js(v: &JsValue) -> Value {
+    if let Some(s) = v.as_string() {
+        Value::String(s)
+    } else if let Some(b) = v.as_bool() {
+        Value::Bool(b)
+    } else if let Some(f) = v.as_f64() {
+        // Exactly representable integers only (|f| < 2^53); beyond that, as a float.
+        if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 {
+            if f >= 0.0 {
+                Value::Number((f as u64).into())
+            } else {
+                Value::Number((f as i64).into())
+            }
+        } else {
+            Number::from_f64(f).map_or(Value::Null, Value::Number)
+        }
+    } else if Array::is_array(v) {
+        Value::Array(Array::from(v).iter().map(|x| from_js(&x)).collect())
+    } else if v.is_object() {
+        let entries = Object::entries(v.unchecked_ref());
+        let mut map = Map::new();
+        for entry in entries.iter() {
+            let pair: Array = entry.unchecked_into();
+            if let Some(key) = pair.get(0).as_string() {
+                map.insert(key, from_js(&pair.get(1)));
+            }
+        }
+        Value::Object(map)
+    } else {
+        Value::Null
+    }
+}
+
+/// A [`Value`] as a JavaScript value.
+pub(crate) fn to_js(value: &Value) -> JsValue {
+    match value {
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => JsValue::from_bool(*b),
+        Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(f64::NAN)),
+        Value::String(s) => JsValue::from_str(s),
+        Value::Array(items) => items.iter().map(to_js).collect::<Array>().into(),
+        Value::Object(map) => {
+            let object = Object::new();
+            for (k, v) in map {
+                let _ = Reflect::set(&object, &JsValue::from_str(k), &to_js(v));
+            }
+            object.into()
+        }
+    }
+}
