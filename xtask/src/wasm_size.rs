@@ -1,5 +1,8 @@
 //! `cargo xtask bench wasm-size`: what nhost adds to a Yew app's bundle, measured against a bare
 //! Yew app with the same UI (`examples/yew-csr-bare`), both built in the same run.
+//!
+//! Both are measured after `wasm-bindgen`, and again after `wasm-opt -Oz` when the `wasm-opt` on
+//! `PATH` can read the module (Debian's binaryen 108 cannot; the npm package `binaryen` can).
 
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
@@ -23,20 +26,7 @@ pub(crate) fn run() -> Result<ExitCode> {
     if !build.status()?.success() {
         return Err("the wasm32 build failed".into());
     }
-    let wasm_opt = Command::new("wasm-opt")
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-    let mut wasm_opt = wasm_opt.is_ok_and(|s| s.success());
-    measure(&wasm_dir, &mut wasm_opt)
-}
-
-fn measure_without_wasm_opt(wasm_dir: &Path) -> Result<ExitCode> {
-    measure(wasm_dir, &mut false)
-}
-
-fn measure(wasm_dir: &Path, wasm_opt: &mut bool) -> Result<ExitCode> {
+    let mut wasm_opt = wasm_opt_version();
     let mut rows = Vec::new();
     for app in APPS {
         let out = target_dir().join("wasm-size").join(app);
@@ -50,51 +40,103 @@ fn measure(wasm_dir: &Path, wasm_opt: &mut bool) -> Result<ExitCode> {
             return Err(format!("wasm-bindgen failed for {app}").into());
         }
         let wasm = out.join(format!("{app}_bg.wasm"));
-        if *wasm_opt {
-            let optimised = out.join(format!("{app}_bg.opt.wasm"));
-            let ok = Command::new("wasm-opt")
-                .args(["-Oz", "--all-features", "-o"])
-                .arg(&optimised)
-                .arg(&wasm)
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success());
-            if ok {
-                std::fs::rename(&optimised, &wasm)?;
-            } else {
-                eprintln!(
-                    "xtask: this wasm-opt cannot read the module (too old?); measuring without it"
-                );
-                *wasm_opt = false;
-                return measure_without_wasm_opt(wasm_dir);
-            }
-        }
         let js = out.join(format!("{app}.js"));
-        let raw = std::fs::metadata(&wasm)?.len() + std::fs::metadata(&js)?.len();
-        let gz = gzip_len(&wasm)? + gzip_len(&js)?;
-        rows.push((app, raw, gz));
+        let js_gz = gzip_len(&js)?;
+        let plain = Size {
+            raw: len(&wasm)? + len(&js)?,
+            gz: gzip_len(&wasm)? + js_gz,
+        };
+        let optimised = match &wasm_opt {
+            Some(_) => {
+                let opt = out.join(format!("{app}_bg.opt.wasm"));
+                let ok = Command::new("wasm-opt")
+                    .args(["-Oz", "--all-features", "-o"])
+                    .arg(&opt)
+                    .arg(&wasm)
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success());
+                if ok {
+                    Some(Size {
+                        raw: len(&opt)? + len(&js)?,
+                        gz: gzip_len(&opt)? + js_gz,
+                    })
+                } else {
+                    eprintln!(
+                        "xtask: this wasm-opt cannot read the module (too old?); measuring without it"
+                    );
+                    wasm_opt = None;
+                    None
+                }
+            }
+            None => None,
+        };
+        rows.push((app, plain, optimised));
     }
-    println!("bundle (wasm + js glue)         raw bytes   gzip -9 bytes");
-    for (app, raw, gz) in &rows {
-        println!("{app:<30} {raw:>10} {gz:>14}");
-    }
-    let added = rows[1].2 as i64 - rows[0].2 as i64;
+    let with_opt = wasm_opt.is_some();
+
     println!(
-        "\nnhost adds {added} bytes gzip ({:.1} KB); wasm-opt {}",
-        added as f64 / 1024.0,
-        if *wasm_opt {
-            "applied (-Oz)"
-        } else {
-            "not available: sizes are before wasm-opt"
-        }
+        "{:<30} {:>10} {:>10} {:>18} {:>18}",
+        "bundle (wasm + js glue)", "raw", "gzip -9", "wasm-opt -Oz, raw", "wasm-opt, gzip -9"
     );
+    for (app, plain, opt) in &rows {
+        let (raw, gz) = match opt.as_ref().filter(|_| with_opt) {
+            Some(o) => (o.raw.to_string(), o.gz.to_string()),
+            None => ("-".to_owned(), "-".to_owned()),
+        };
+        println!(
+            "{app:<30} {:>10} {:>10} {raw:>18} {gz:>18}",
+            plain.raw, plain.gz
+        );
+    }
+    let kb = |b: i64| b as f64 / 1024.0;
+    let plain_added = rows[1].1.gz as i64 - rows[0].1.gz as i64;
+    println!(
+        "\nnhost adds {plain_added} bytes gzip ({:.1} KB) before wasm-opt",
+        kb(plain_added)
+    );
+    match (&rows[0].2, &rows[1].2, &wasm_opt) {
+        (Some(bare), Some(example), Some(version)) => {
+            let added = example.gz as i64 - bare.gz as i64;
+            println!(
+                "nhost adds {added} bytes gzip ({:.1} KB) after wasm-opt -Oz ({version})",
+                kb(added)
+            );
+        }
+        _ => println!(
+            "wasm-opt: none that can read the module is installed (Debian's binaryen is too old; \
+             `npm install -g binaryen` brings a current one)"
+        ),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sizes of one bundle: wasm plus JS glue, raw and gzipped.
+struct Size {
+    raw: u64,
+    gz: u64,
+}
+
+/// `wasm-opt --version` of the one on `PATH`, if any.
+fn wasm_opt_version() -> Option<String> {
+    let out = Command::new("wasm-opt")
+        .arg("--version")
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+fn len(path: &Path) -> Result<u64> {
+    Ok(std::fs::metadata(path)?.len())
 }
 
 /// Size of `path` compressed with `gzip -9`.
 fn gzip_len(path: &Path) -> Result<u64> {
     let out = Command::new("gzip")
-        .args(["-9", "-c"])
+        // `-n`: no file name in the header, so the name of the file does not count.
+        .args(["-9", "-n", "-c"])
         .arg(path)
         .stderr(Stdio::inherit())
         .output()?;
