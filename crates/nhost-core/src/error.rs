@@ -25,21 +25,28 @@ macro_rules! error_codes {
             Other(String),
         }
 
+        /// Every known code with its wire id: one table for both directions instead of two
+        /// 40-arm matches (smaller in the browser bundle).
+        const KNOWN: &[(ErrorCode, &str)] = &[ $( (ErrorCode::$variant, $id), )* ];
+
         impl ErrorCode {
             /// The id as it appears on the wire, e.g. `invalid-refresh-token`.
             pub fn as_str(&self) -> &str {
                 match self {
-                    $( ErrorCode::$variant => $id, )*
                     ErrorCode::Other(s) => s,
+                    known => KNOWN
+                        .iter()
+                        .find(|(code, _)| code == known)
+                        .map_or("", |(_, id)| id),
                 }
             }
 
             /// Parses a wire id; unknown ids become [`ErrorCode::Other`].
             pub fn parse(id: &str) -> Self {
-                match id {
-                    $( $id => ErrorCode::$variant, )*
-                    other => ErrorCode::Other(other.to_owned()),
-                }
+                KNOWN
+                    .iter()
+                    .find(|(_, known)| *known == id)
+                    .map_or_else(|| ErrorCode::Other(id.to_owned()), |(code, _)| code.clone())
             }
         }
     };
@@ -326,6 +333,10 @@ mod tests {
                 !matches!(ErrorCode::parse(id), ErrorCode::Other(_)),
                 "{id} is known"
             );
+        }
+        for (code, id) in KNOWN {
+            assert_eq!(ErrorCode::parse(id), *code);
+            assert_eq!(code.as_str(), *id);
         }
         assert_eq!(
             ErrorCode::parse("brand-new-id"),

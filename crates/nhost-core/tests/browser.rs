@@ -123,8 +123,8 @@ fn default_storage_on_wasm_is_local_storage_not_memory() {
 /// a session still comes out as serde writes it and goes back in unchanged.
 #[wasm_bindgen_test]
 fn sessions_cross_tabs_in_the_shape_serde_writes() {
-    use nhost_core::Session;
     use nhost_core::__browser::{session_from_js, session_to_js};
+    use nhost_core::Session;
 
     let json = serde_json::json!({
         "accessToken": "at", "accessTokenExpiresIn": 900, "accessTokenExpiresAt": 1_795_797_543u64,
@@ -148,7 +148,11 @@ fn sessions_cross_tabs_in_the_shape_serde_writes() {
     assert_eq!(session_from_js(&js), Some(session.clone()), "round trip");
     let parsed = js_sys::JSON::parse(&serde_json::to_string(&session).expect("serde writes it"))
         .expect("parse");
-    assert_eq!(session_from_js(&parsed), Some(session), "reads what serde writes");
+    assert_eq!(
+        session_from_js(&parsed),
+        Some(session),
+        "reads what serde writes"
+    );
     assert_eq!(
         session_from_js(&js_sys::JSON::parse(r#"{"accessToken": 1}"#).expect("parse")),
         None
@@ -174,7 +178,12 @@ fn error_bodies_decode_as_natively() {
             "unknown field",
         ),
         (400, r#"{"error":"x"}"#, "x", "x"),
-        (429, "", "too-many-requests", "Too many requests, try again later"),
+        (
+            429,
+            "",
+            "too-many-requests",
+            "Too many requests, try again later",
+        ),
         (
             503,
             "<html>bad gateway</html>",
