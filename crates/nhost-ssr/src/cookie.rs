@@ -5,11 +5,17 @@
 //! application's [`Key`] by `tower-cookies`' private jar, with the cookie name as associated data.
 //! A browser can neither read it nor change a single bit of it without the seal failing.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use http::HeaderMap;
 use nhost_core::Session;
 use tower_cookies::cookie::{Cookie, CookieJar, SameSite};
 use tower_cookies::{Cookies, Key};
+
+/// How many opened cookies are remembered (then the memory starts afresh).
+const OPENED_CAPACITY: usize = 4096;
 
 /// Browsers keep at most 4096 bytes of `name=value` per cookie.
 pub const MAX_COOKIE_BYTES: usize = 4096;
@@ -47,12 +53,15 @@ fn is_localhost(host: &str) -> bool {
 }
 
 /// How the session cookie is named, sealed and scoped.
-#[derive(Clone)]
 pub(crate) struct CookieSettings {
     pub(crate) name: String,
     pub(crate) key: Key,
     pub(crate) secure: SecureCookie,
     pub(crate) max_age: Duration,
+    /// Sealed values already opened, by their exact bytes: a browser sends the same cookie on
+    /// every request until it changes, and opening (AES-GCM + JSON) is most of the layer's cost.
+    /// Only values that opened are kept, so a hit is exactly as authentic as a fresh open.
+    pub(crate) opened: Mutex<HashMap<Box<str>, Arc<Session>, foldhash::fast::RandomState>>,
 }
 
 /// What the request's cookie held.
@@ -62,22 +71,59 @@ pub(crate) enum Incoming {
     /// A cookie that does not open with our key or does not hold a session.
     Unreadable,
     /// A session we sealed.
-    Session(Box<Session>),
+    Session(Arc<Session>),
 }
 
 impl CookieSettings {
-    /// Reads and opens the session cookie.
-    pub(crate) fn read(&self, cookies: &Cookies) -> Incoming {
-        if cookies.get(&self.name).is_none() {
-            return Incoming::Missing;
+    /// Reads and opens the session cookie from the request's `Cookie` headers. When several
+    /// cookies carry the name, the first one that opens wins.
+    pub(crate) fn read(&self, headers: &HeaderMap) -> Incoming {
+        let mut seen = false;
+        let values = headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| h.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .filter(|(name, _)| *name == self.name)
+            .map(|(_, value)| value.trim_matches('"'));
+        for value in values {
+            seen = true;
+            if let Some(session) = self.open(value) {
+                return Incoming::Session(session);
+            }
         }
-        let Some(opened) = cookies.private(&self.key).get(&self.name) else {
-            return Incoming::Unreadable;
-        };
-        match serde_json::from_str::<Session>(opened.value()) {
-            Ok(session) => Incoming::Session(Box::new(session)),
-            Err(_) => Incoming::Unreadable,
+        if seen {
+            Incoming::Unreadable
+        } else {
+            Incoming::Missing
         }
+    }
+
+    fn open(&self, value: &str) -> Option<Arc<Session>> {
+        if value.is_empty() || value.len() > MAX_COOKIE_BYTES {
+            return None;
+        }
+        if let Some(hit) = self.opened_map().get(value) {
+            return Some(hit.clone());
+        }
+        let mut jar = CookieJar::new();
+        jar.add_original(Cookie::new(self.name.clone(), value.to_owned()));
+        let opened = jar.private(&self.key).get(&self.name)?;
+        let session = Arc::new(serde_json::from_str::<Session>(opened.value()).ok()?);
+        let mut map = self.opened_map();
+        if map.len() >= OPENED_CAPACITY {
+            map.clear();
+        }
+        map.insert(value.into(), session.clone());
+        Some(session)
+    }
+
+    fn opened_map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<Session>, foldhash::fast::RandomState>>
+    {
+        self.opened.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Seals `session` into a cookie value of at most [`MAX_COOKIE_BYTES`] with the name: the

@@ -82,7 +82,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         request_auth(parts)?
             .session
-            .clone()
+            .as_deref()
+            .cloned()
             .map(Session)
             .ok_or(SessionRejection::SignedOut)
     }
@@ -92,7 +93,11 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        Ok(request_auth(parts)?.session.clone().map(Session))
+        Ok(request_auth(parts)?
+            .session
+            .as_deref()
+            .cloned()
+            .map(Session))
     }
 }
 
@@ -131,7 +136,7 @@ impl std::fmt::Debug for NhostAuth {
 impl NhostAuth {
     /// The session the request arrived with (after any refresh by the layer).
     pub fn session(&self) -> Option<&nhost_core::Session> {
-        self.0.session.as_ref()
+        self.0.session.as_deref()
     }
 
     /// A client for this request, seeded with its session, sharing the layer's HTTP client. It

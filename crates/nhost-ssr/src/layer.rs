@@ -162,6 +162,7 @@ impl NhostSessionLayerBuilder {
                 key,
                 secure: self.secure,
                 max_age: self.cookie_max_age,
+                opened: Default::default(),
             },
             refresh_margin: self.refresh_margin,
             race_window: self.race_window,
@@ -318,7 +319,9 @@ where
                 .get(header::HOST)
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_owned);
-            let auth = Arc::new(RequestAuth::resolve(shared, cookies, host, req.method()).await);
+            let auth = Arc::new(
+                RequestAuth::resolve(shared, cookies, host, req.method(), req.headers()).await,
+            );
             req.extensions_mut().insert(auth.clone());
             let mut response = inner.call(req).await?;
             if auth.finish() {
@@ -421,7 +424,7 @@ pub(crate) struct RequestAuth {
     shared: Arc<Shared>,
     cookies: Cookies,
     host: Option<String>,
-    pub(crate) session: Option<Session>,
+    pub(crate) session: Option<Arc<Session>>,
     client: OnceLock<NhostClient>,
     wrote_cookie: AtomicBool,
 }
@@ -432,6 +435,7 @@ impl RequestAuth {
         cookies: Cookies,
         host: Option<String>,
         method: &Method,
+        headers: &http::HeaderMap,
     ) -> Self {
         let mut auth = RequestAuth {
             shared,
@@ -441,7 +445,7 @@ impl RequestAuth {
             client: OnceLock::new(),
             wrote_cookie: AtomicBool::new(false),
         };
-        match auth.shared.cookie.read(&auth.cookies) {
+        match auth.shared.cookie.read(headers) {
             Incoming::Missing => {
                 if let Some(options) = auth.shared.anonymous.clone()
                     && (method == Method::GET || method == Method::HEAD)
@@ -449,7 +453,7 @@ impl RequestAuth {
                     match auth.shared.client(None).sign_in_anonymous(options).await {
                         Ok(session) => {
                             auth.write(&session);
-                            auth.session = Some(session);
+                            auth.session = Some(Arc::new(session));
                         }
                         Err(e) => tracing::warn!(error = %e, "anonymous sign-in failed"),
                     }
@@ -461,12 +465,12 @@ impl RequestAuth {
             Incoming::Session(session) => {
                 let now = unix_now();
                 if now < auth.shared.refresh_due_at(&session) {
-                    auth.session = Some(*session);
+                    auth.session = Some(session);
                 } else {
                     match auth.shared.refresh(&session).await {
                         RefreshOutcome::Refreshed { session, cookie } => {
                             auth.set_sealed(cookie);
-                            auth.session = Some(*session);
+                            auth.session = Some(Arc::new(*session));
                         }
                         RefreshOutcome::Rejected(e) => {
                             tracing::info!(error = %e.error, "refresh token rejected; signed out");
@@ -478,7 +482,7 @@ impl RequestAuth {
                         RefreshOutcome::Unavailable(e) => {
                             tracing::warn!(error = %e, "auth server unavailable; cookie kept");
                             if now < session.access_token_expires_at {
-                                auth.session = Some(*session);
+                                auth.session = Some(session);
                             }
                         }
                     }
@@ -505,7 +509,7 @@ impl RequestAuth {
     /// The request's client, seeded with its session (built on first use).
     pub(crate) fn client(&self) -> &NhostClient {
         self.client
-            .get_or_init(|| self.shared.client(self.session.clone()))
+            .get_or_init(|| self.shared.client(self.session.as_deref().cloned()))
     }
 
     /// After the handler: writes the cookie when the handler's client changed the session.
@@ -513,7 +517,7 @@ impl RequestAuth {
     fn finish(&self) -> bool {
         if let Some(client) = self.client.get() {
             let now = client.session();
-            let changed = match (&now, &self.session) {
+            let changed = match (&now, self.session.as_deref()) {
                 (Some(a), Some(b)) => a.refresh_token != b.refresh_token || a.user != b.user,
                 (None, None) => false,
                 _ => true,
