@@ -32,19 +32,29 @@ async fn instance(auth_url: &str, prefix: &str) -> String {
     serve(app(layer)).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn three_instances_share_one_refresh_through_redis() {
-    let emulator = emulator().await;
-    // A prefix of its own, so that parallel test runs sharing the server cannot meet.
+/// Three app instances sharing Redis (under a key prefix of their own, so that parallel test runs
+/// sharing the server cannot meet), a user, and that user's cookie with an expired access token.
+async fn three_instances_and_an_expired_cookie(
+    emulator: &nhost_auth_emulator::Emulator,
+) -> (Vec<String>, String, String) {
     let prefix = format!("test-{}:", uuid_like());
     let mut bases = Vec::new();
     for _ in 0..3 {
         bases.push(instance(emulator.url(), &prefix).await);
     }
-    let sealer = layer(emulator.url());
     let session = sign_in(emulator.url()).await;
     let user_id = session.user_id().unwrap_or_default().to_owned();
-    let old = cookie_for(&sealer, &expired(session, Duration::from_secs(30)));
+    let old = cookie_for(
+        &layer(emulator.url()),
+        &expired(session, Duration::from_secs(30)),
+    );
+    (bases, user_id, old)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_share_one_refresh_through_redis() {
+    let emulator = emulator().await;
+    let (bases, user_id, old) = three_instances_and_an_expired_cookie(&emulator).await;
     let before = emulator.stats().token_requests;
 
     // Three storms with the old cookie: the first refreshes, the later ones (stragglers within
@@ -74,15 +84,7 @@ async fn three_instances_share_one_refresh_through_redis() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_new_cookie_keeps_working_on_every_instance() {
     let emulator = emulator().await;
-    let prefix = format!("test-{}:", uuid_like());
-    let mut bases = Vec::new();
-    for _ in 0..3 {
-        bases.push(instance(emulator.url(), &prefix).await);
-    }
-    let sealer = layer(emulator.url());
-    let session = sign_in(emulator.url()).await;
-    let user_id = session.user_id().unwrap_or_default().to_owned();
-    let old = cookie_for(&sealer, &expired(session, Duration::from_secs(30)));
+    let (bases, user_id, old) = three_instances_and_an_expired_cookie(&emulator).await;
     let replies = storm(&bases, &old, 30).await;
     let new = replies[0].2[0]
         .split(';')
