@@ -153,6 +153,16 @@ pub trait RefreshCoordinator: Send + Sync + 'static {
         race_window: Duration,
         work: RefreshWork,
     ) -> BoxFuture<'a, RefreshOutcome>;
+
+    /// Records `outcome` for `key` as if `coordinate` had produced it: the token was exchanged
+    /// outside the coordinator (by a handler), and requests still presenting it within
+    /// `race_window` must get the new session, not a rejection.
+    fn publish<'a>(
+        &'a self,
+        key: &'a RefreshKey,
+        race_window: Duration,
+        outcome: RefreshOutcome,
+    ) -> BoxFuture<'a, ()>;
 }
 
 /// In-process coordination: single-flight per old token plus a short result cache.
@@ -203,7 +213,27 @@ impl MemoryCoordinator {
     }
 }
 
+impl MemoryInner {
+    fn remember(&self, id: String, race_window: Duration, outcome: RefreshOutcome) {
+        let now = Instant::now();
+        let mut results = self.results.lock().unwrap_or_else(PoisonError::into_inner);
+        results.retain(|_, (until, _)| now < *until);
+        results.insert(id, (now + outcome.cache_for(race_window), outcome));
+    }
+}
+
 impl RefreshCoordinator for MemoryCoordinator {
+    fn publish<'a>(
+        &'a self,
+        key: &'a RefreshKey,
+        race_window: Duration,
+        outcome: RefreshOutcome,
+    ) -> BoxFuture<'a, ()> {
+        self.inner
+            .remember(key.id().to_owned(), race_window, outcome);
+        Box::pin(async {})
+    }
+
     fn coordinate<'a>(
         &'a self,
         key: &'a RefreshKey,
@@ -234,11 +264,7 @@ impl RefreshCoordinator for MemoryCoordinator {
                         }
                         let outcome = work().await;
                         // Cached before the flight resolves: no request can miss both.
-                        let now = Instant::now();
-                        let mut results =
-                            inner.results.lock().unwrap_or_else(PoisonError::into_inner);
-                        results.retain(|_, (until, _)| now < *until);
-                        results.insert(id, (now + outcome.cache_for(race_window), outcome.clone()));
+                        inner.remember(id, race_window, outcome.clone());
                         outcome
                     })
                 })

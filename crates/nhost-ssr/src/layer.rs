@@ -295,6 +295,7 @@ where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     ReqBody: Send + 'static,
+    ResBody: Send + 'static,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
@@ -324,7 +325,7 @@ where
             );
             req.extensions_mut().insert(auth.clone());
             let mut response = inner.call(req).await?;
-            if auth.finish() {
+            if auth.finish().await {
                 response.headers_mut().insert(
                     header::CACHE_CONTROL,
                     HeaderValue::from_static("private, no-store"),
@@ -514,17 +515,44 @@ impl RequestAuth {
 
     /// After the handler: writes the cookie when the handler's client changed the session.
     /// Returns whether this request set or cleared the cookie.
-    fn finish(&self) -> bool {
-        if let Some(client) = self.client.get() {
-            let now = client.session();
-            let changed = match (&now, self.session.as_deref()) {
+    async fn finish(&self) -> bool {
+        // Read the client's session first: the client is not held across an await.
+        let after = self.client.get().map(NhostClient::session);
+        if let Some(now) = after {
+            let before = self.session.as_deref();
+            let changed = match (&now, before) {
                 (Some(a), Some(b)) => a.refresh_token != b.refresh_token || a.user != b.user,
                 (None, None) => false,
                 _ => true,
             };
             if changed {
                 match now {
-                    Some(session) => self.write(&session),
+                    Some(session) => {
+                        let sealed = self.shared.cookie.seal(&session);
+                        // The handler exchanged the request's refresh token itself (deanonymize,
+                        // an explicit refresh): tell the coordinator, so that requests still
+                        // presenting the old token get this session instead of a rejection.
+                        if let (Some(old), Some(sealed)) = (before, &sealed)
+                            && old.refresh_token != session.refresh_token
+                            && old.user_id() == session.user_id()
+                        {
+                            let key = RefreshKey::new(old.refresh_token.expose());
+                            let outcome = RefreshOutcome::Refreshed {
+                                session: Box::new(session.clone()),
+                                cookie: sealed.clone(),
+                            };
+                            self.shared
+                                .coordinator
+                                .publish(&key, self.shared.race_window, outcome)
+                                .await;
+                        }
+                        match sealed {
+                            Some(sealed) => self.set_sealed(sealed),
+                            None => {
+                                tracing::error!("session does not fit in a 4 KB cookie; not stored")
+                            }
+                        }
+                    }
                     None => {
                         self.shared
                             .cookie

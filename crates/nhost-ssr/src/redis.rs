@@ -165,6 +165,27 @@ fn timed_out() -> RefreshOutcome {
 }
 
 impl RefreshCoordinator for RedisCoordinator {
+    fn publish<'a>(
+        &'a self,
+        key: &'a RefreshKey,
+        race_window: Duration,
+        outcome: RefreshOutcome,
+    ) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let stored: Result<(), _> = redis::cmd("SET")
+                .arg(format!("{}result:{}", self.prefix, key.id()))
+                .arg(key.seal(&outcome))
+                .arg("PX")
+                .arg(millis(outcome.cache_for(race_window)).max(1))
+                .query_async(&mut conn)
+                .await;
+            if let Err(e) = stored {
+                tracing::error!(error = %e, "could not share a handler's refresh in redis");
+            }
+        })
+    }
+
     fn coordinate<'a>(
         &'a self,
         key: &'a RefreshKey,

@@ -345,3 +345,24 @@ fn the_layer_cannot_be_built_insecurely_by_accident() {
     let debug = format!("{:?}", NhostSessionLayer::builder().cookie_key(key()));
     assert!(debug.contains("redacted"), "{debug}");
 }
+
+#[tokio::test]
+async fn a_token_rotated_by_a_handler_is_shared_with_stragglers() {
+    let emulator = emulator().await;
+    let layer = layer(emulator.url());
+    let session = sign_in(emulator.url()).await;
+    let fresh = cookie_for(&layer, &session);
+    let stale = cookie_for(&layer, &expired(session, Duration::from_secs(5)));
+    let app = app(layer);
+    // The handler deanonymizes, which exchanges the refresh token itself.
+    let reply = send(&app, "POST", "/deanonymize", Some(&fresh)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    let rotated = reply.new_cookie();
+    let calls = emulator.stats().token_requests;
+    // A request still carrying the old token (sent before the browser saw the new cookie) gets
+    // the new session — not a rejection that would clear the cookie — and no new /token call.
+    let late = send(&app, "GET", "/", Some(&stale)).await;
+    assert!(late.body.ends_with("anonymous false"), "{}", late.body);
+    assert_eq!(late.new_cookie(), rotated);
+    assert_eq!(emulator.stats().token_requests, calls);
+}

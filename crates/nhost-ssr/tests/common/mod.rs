@@ -74,6 +74,22 @@ pub fn routes() -> Router {
             }),
         )
         .route(
+            "/deanonymize",
+            post(|auth: NhostAuth| async move {
+                let method = nhost_core::DeanonymizeMethod::EmailPassword {
+                    email: format!(
+                        "{}@example.com",
+                        auth.session().and_then(|s| s.user_id()).unwrap_or("x")
+                    ),
+                    password: "correct-horse-battery".into(),
+                };
+                match auth.client().deanonymize(method, None).await {
+                    Ok(_) => (StatusCode::OK, "deanonymized".to_owned()),
+                    Err(e) => (StatusCode::BAD_REQUEST, e.message),
+                }
+            }),
+        )
+        .route(
             "/sign-out",
             post(|auth: NhostAuth| async move {
                 let _ = auth.client().sign_out(Default::default()).await;
