@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
 /// What a refresh came to. Cloned to every request that presented the same old token.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Its `Debug` output leaves out the sealed cookie (a bearer credential).
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
 pub enum RefreshOutcome {
@@ -35,6 +37,20 @@ pub enum RefreshOutcome {
     /// The auth server could not be asked (network error, 5xx, 429, garbage): the cookie is kept
     /// and the still-valid access token, if any, is used.
     Unavailable(AuthError),
+}
+
+impl std::fmt::Debug for RefreshOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefreshOutcome::Refreshed { session, .. } => f
+                .debug_struct("Refreshed")
+                .field("session", session)
+                .field("cookie", &"[redacted]")
+                .finish(),
+            RefreshOutcome::Rejected(e) => f.debug_tuple("Rejected").field(e).finish(),
+            RefreshOutcome::Unavailable(e) => f.debug_tuple("Unavailable").field(e).finish(),
+        }
+    }
 }
 
 impl RefreshOutcome {
@@ -352,6 +368,19 @@ mod tests {
         assert_eq!(key.open(&tampered), None);
         assert_eq!(key.open(b"short"), None);
         assert!(!format!("{key:?}").contains("old\""));
+        let refreshed = RefreshOutcome::Refreshed {
+            session: Box::new(
+                serde_json::from_value(serde_json::json!({
+                    "accessToken": "secret-access", "accessTokenExpiresIn": 900,
+                    "accessTokenExpiresAt": 1, "refreshToken": "secret-refresh",
+                    "refreshTokenId": "id", "user": null, "claims": null
+                }))
+                .expect("session"),
+            ),
+            cookie: "secret-cookie".into(),
+        };
+        let debug = format!("{refreshed:?}");
+        assert!(!debug.contains("secret"), "{debug}");
         assert_eq!(key.id().len(), 64);
     }
 
