@@ -1,12 +1,12 @@
 //! `cargo bench -p nhost-ssr --bench ssr`: what the layer costs, and what a refresh storm costs.
 //!
 //! 1. Overhead with a fresh token: requests/s of one handler behind `NhostSessionLayer` ÷
-//!    requests/s of the same handler without it, both on loopback, alternating A/B rounds in one
-//!    run (the machines are shared and noisy: only the ratio means something).
+//!    requests/s of the same handler without it, both on loopback, in pairs of rounds of one run
+//!    (the machines are shared and noisy: the median of the pairs' ratios is what counts).
 //! 2. The refresh storm: `N` parallel requests carrying one expired cookie; `/token` calls at
 //!    the emulator per storm (target 1) and the latency percentiles of the storm's requests.
 //!
-//! Options (environment): `BENCH_SECONDS` per round (default 3), `BENCH_CONCURRENCY` (64),
+//! Options (environment): `BENCH_SECONDS` per round (default 2), `BENCH_ROUNDS` (pairs, 8), `BENCH_CONCURRENCY` (64),
 //! `BENCH_STORM` requests per storm (200), `BENCH_STORMS` (5).
 #![allow(missing_docs)]
 
@@ -140,6 +140,11 @@ async fn throughput(addr: &str, cookie: &str, seconds: u64, concurrency: u64) ->
     total as f64 / seconds as f64
 }
 
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
@@ -154,7 +159,8 @@ fn main() {
 }
 
 async fn run() {
-    let seconds = env_or("BENCH_SECONDS", 3);
+    let seconds = env_or("BENCH_SECONDS", 2);
+    let rounds = env_or("BENCH_ROUNDS", 8);
     let concurrency = env_or("BENCH_CONCURRENCY", 64);
     let storm_size = env_or("BENCH_STORM", 200);
     let storms = env_or("BENCH_STORMS", 5);
@@ -186,7 +192,9 @@ async fn run() {
     println!(
         "# nhost-ssr benchmarks ({seconds} s rounds, {concurrency} connections, fresh cookie)"
     );
-    println!("| handler | without the layer | with the layer | ratio |");
+    println!(
+        "| handler | without the layer (median) | with the layer (median) | ratio: median of {rounds} pairs |"
+    );
     println!("|---|---|---|---|");
     for (name, plain, layered) in [
         (
@@ -201,20 +209,36 @@ async fn run() {
         ),
     ] {
         let (plain, layered) = (serve(plain).await, serve(layered).await);
-        // Warm-up, then alternate so drift hits both equally.
+        // Warm-up, then pairs of rounds in alternating order, so drift hits both sides equally;
+        // the median of the pairs' ratios is the result.
         throughput(&plain, &fresh, 1, concurrency).await;
         throughput(&layered, &fresh, 1, concurrency).await;
-        let (mut without, mut with) = (0.0, 0.0);
-        for _ in 0..2 {
-            without += throughput(&plain, &fresh, seconds, concurrency).await;
-            with += throughput(&layered, &fresh, seconds, concurrency).await;
+        let (mut without, mut with, mut ratios) = (Vec::new(), Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let (a, b) = if round % 2 == 0 {
+                let a = throughput(&plain, &fresh, seconds, concurrency).await;
+                (a, throughput(&layered, &fresh, seconds, concurrency).await)
+            } else {
+                let b = throughput(&layered, &fresh, seconds, concurrency).await;
+                (throughput(&plain, &fresh, seconds, concurrency).await, b)
+            };
+            without.push(a);
+            with.push(b);
+            ratios.push(b / a);
         }
-        let (without, with) = (without / 2.0, with / 2.0);
         println!(
-            "| {name} | {without:.0} req/s | {with:.0} req/s | {:.3} |",
-            with / without
+            "| {name} | {:.0} req/s | {:.0} req/s | {:.3} (pairs: {}) |",
+            median(&mut without),
+            median(&mut with),
+            median(&mut ratios),
+            ratios
+                .iter()
+                .map(|r| format!("{r:.2}"))
+                .collect::<Vec<_>>()
+                .join(" ")
         );
     }
+    in_process(&layer, &fresh).await;
     let layered = serve(Router::new().route("/", get(hello)).layer(layer.clone())).await;
 
     println!("\n# refresh storms: {storm_size} parallel requests with one expired cookie");
@@ -281,4 +305,59 @@ async fn new_session(emulator: &Emulator) -> nhost_ssr::nhost_core::Session {
         .sign_in_anonymous(Default::default())
         .await
         .expect("sign in")
+}
+
+/// The same comparison without sockets: requests driven through the router in this task, one at
+/// a time, in interleaved chunks — CPU per request, far less exposed to the neighbours' noise.
+async fn in_process(layer: &NhostSessionLayer, cookie: &str) {
+    use tower::ServiceExt as _;
+    async fn per_request(app: &Router, cookie: &str, n: u32) -> Duration {
+        let start = Instant::now();
+        for _ in 0..n {
+            let request = axum::http::Request::builder()
+                .uri("/")
+                .header("host", "localhost")
+                .header("cookie", cookie)
+                .body(axum::body::Body::empty())
+                .expect("request");
+            let response = app.clone().oneshot(request).await.expect("infallible");
+            assert_eq!(response.status(), 200);
+            let _ = axum::body::to_bytes(response.into_body(), usize::MAX).await;
+        }
+        start.elapsed() / n
+    }
+    let chunks = env_or("BENCH_CHUNKS", 10);
+    println!("\n# in process (no sockets): time per request, {chunks} interleaved chunks of 5000");
+    println!(
+        "| handler | without the layer | with the layer | added | ratio (req/s with ÷ without) |"
+    );
+    println!("|---|---|---|---|---|");
+    for (name, plain, layered) in [
+        (
+            "hello (static string)",
+            Router::new().route("/", get(hello)),
+            Router::new().route("/", get(hello)).layer(layer.clone()),
+        ),
+        (
+            "Yew ServerRenderer page",
+            Router::new().route("/", get(yew_page)),
+            Router::new().route("/", get(yew_page)).layer(layer.clone()),
+        ),
+    ] {
+        per_request(&plain, cookie, 1000).await;
+        per_request(&layered, cookie, 1000).await;
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        for _ in 0..chunks {
+            a.push(per_request(&plain, cookie, 5000).await.as_secs_f64());
+            b.push(per_request(&layered, cookie, 5000).await.as_secs_f64());
+        }
+        let (a, b) = (median(&mut a), median(&mut b));
+        println!(
+            "| {name} | {:.2} µs | {:.2} µs | {:.2} µs | {:.3} |",
+            a * 1e6,
+            b * 1e6,
+            (b - a) * 1e6,
+            a / b
+        );
+    }
 }
