@@ -39,7 +39,7 @@ COMMANDS:
     bench wasm-size              Bundle size of the Yew example against a bare Yew app (gzip)
     yew-csr                      Build the Yew example for the browser and serve it with an emulator
     changeset add|check          Write a changeset / check changesets/ (file:line for each problem)
-    release [status|version|publish]
+    release [status|version|publish|pre]
                                  Plan, apply (versions, changelogs, Cargo.lock) and publish releases
     help                         Print this help
 

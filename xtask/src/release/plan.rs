@@ -94,6 +94,17 @@ pub fn bump_version(version: &Version, bump: Bump, policy: ZeroMajor) -> Version
 
 /// Builds the plan; an error for a config that groups a crate twice or names an unknown crate.
 pub fn plan(ws: &Workspace, config: &Config, changesets: &[ChangesetFile]) -> Result<Plan, String> {
+    plan_with(ws, config, changesets, &BTreeMap::new())
+}
+
+/// [`plan`], with `seeds`: crates released (at least) by these bumps whatever the changesets
+/// say (prerelease mode: the crates already prereleased stay in the release).
+pub fn plan_with(
+    ws: &Workspace,
+    config: &Config,
+    changesets: &[ChangesetFile],
+    seeds: &BTreeMap<String, Bump>,
+) -> Result<Plan, String> {
     // A config built in code is checked here too (parse_config checks files).
     let mut grouped: Vec<&str> = Vec::new();
     for n in config.fixed.iter().chain(&config.linked).flatten() {
@@ -130,6 +141,13 @@ pub fn plan(ws: &Workspace, config: &Config, changesets: &[ChangesetFile]) -> Re
             let b = bumps.entry(e.name.clone()).or_insert(Bump::None);
             *b = (*b).max(e.bump);
             ids.entry(e.name.clone()).or_default().push(cs.id.clone());
+        }
+    }
+
+    for (name, seed) in seeds {
+        if ws.get(name).is_some() && !config.is_ignored(name) {
+            let b = bumps.entry(name.clone()).or_insert(Bump::None);
+            *b = (*b).max(*seed);
         }
     }
 

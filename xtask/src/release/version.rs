@@ -100,6 +100,17 @@ fn dep_tables_mut(doc: &mut DocumentMut) -> Vec<&mut Table> {
 
 /// Every change `release version` makes, without writing anything.
 pub fn edits(ws: &Workspace, pending: &Pending, plan: &Plan) -> Result<Vec<Edit>, String> {
+    edits_with(ws, pending, plan, true)
+}
+
+/// [`edits`]; the changelog sections list `pending`'s changesets, which are removed when
+/// `remove_changesets` (prerelease mode keeps them until `pre exit`).
+pub fn edits_with(
+    ws: &Workspace,
+    pending: &Pending,
+    plan: &Plan,
+    remove_changesets: bool,
+) -> Result<Vec<Edit>, String> {
     let new: BTreeMap<String, Version> = plan
         .bumped()
         .map(|r| (r.name.clone(), r.new_version.clone()))
@@ -233,7 +244,7 @@ pub fn edits(ws: &Workspace, pending: &Pending, plan: &Plan) -> Result<Vec<Edit>
     }
 
     // Consumed changesets.
-    for cs in &pending.changesets {
+    for cs in pending.changesets.iter().filter(|_| remove_changesets) {
         let before = workspace::read(&ws.root.join(&cs.path))?;
         out.push(Edit {
             path: cs.path.clone(),
