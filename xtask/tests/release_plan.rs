@@ -3,35 +3,11 @@
 use semver::Version;
 use xtask::changeset::{Bump, ChangesetFile, ZeroMajor, parse_config};
 use xtask::release::{bump_version, plan, rewrite_req};
-use xtask::workspace::{Crate, DepKind, Dependency, Workspace};
+use xtask::workspace::DepKind;
 
-/// `(name, version, [(dependency, requirement, kind)])`.
-type Spec<'a> = (&'a str, &'a str, &'a [(&'a str, Option<&'a str>, DepKind)]);
+mod common;
 
-fn workspace(crates: &[Spec<'_>]) -> Workspace {
-    Workspace {
-        root: "/nonexistent".into(),
-        version: None,
-        crates: crates
-            .iter()
-            .map(|(name, version, deps)| Crate {
-                name: (*name).to_owned(),
-                dir: format!("crates/{name}").into(),
-                version: Version::parse(version).expect("test version"),
-                inherits_version: false,
-                publishable: true,
-                deps: deps
-                    .iter()
-                    .map(|(n, req, kind)| Dependency {
-                        name: (*n).to_owned(),
-                        kind: *kind,
-                        req: req.map(str::to_owned),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    }
-}
+use common::{Spec, workspace};
 
 /// `(crate, bump, new version, changesets)`.
 type Expected<'a> = (&'a str, &'a str, &'a str, &'a [&'a str]);

@@ -5,35 +5,11 @@ use semver::Version;
 use xtask::changeset::{ChangesetFile, parse_config};
 use xtask::release::pre::{self, check_tag, pre_version};
 use xtask::release::{PreMode, PreState, rewrite_req};
-use xtask::workspace::{Crate, DepKind, Dependency, Workspace};
+use xtask::workspace::DepKind;
 
-/// `(name, version, [(dependency, requirement, kind)])`.
-type Spec<'a> = (&'a str, &'a str, &'a [(&'a str, Option<&'a str>, DepKind)]);
+mod common;
 
-fn workspace(crates: &[Spec<'_>]) -> Workspace {
-    Workspace {
-        root: "/nonexistent".into(),
-        version: None,
-        crates: crates
-            .iter()
-            .map(|(name, version, deps)| Crate {
-                name: (*name).to_owned(),
-                dir: format!("crates/{name}").into(),
-                version: Version::parse(version).expect("test version"),
-                inherits_version: false,
-                publishable: true,
-                deps: deps
-                    .iter()
-                    .map(|(n, req, kind)| Dependency {
-                        name: (*n).to_owned(),
-                        kind: *kind,
-                        req: req.map(str::to_owned),
-                    })
-                    .collect(),
-            })
-            .collect(),
-    }
-}
+use common::{Spec, workspace};
 
 enum Step<'a> {
     /// `pre enter <tag>`.

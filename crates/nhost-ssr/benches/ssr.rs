@@ -40,6 +40,22 @@ fn Page() -> yew::Html {
     }
 }
 
+/// Each handler measured: `(name, the handler alone, the handler behind the layer)`.
+fn cases(layer: &NhostSessionLayer) -> [(&'static str, Router, Router); 2] {
+    [
+        (
+            "hello (static string)",
+            Router::new().route("/", get(hello)),
+            Router::new().route("/", get(hello)).layer(layer.clone()),
+        ),
+        (
+            "Yew ServerRenderer page",
+            Router::new().route("/", get(yew_page)),
+            Router::new().route("/", get(yew_page)).layer(layer.clone()),
+        ),
+    ]
+}
+
 /// A small page rendered by Yew's `ServerRenderer`, what an SSR handler does.
 async fn yew_page() -> axum::response::Html<String> {
     axum::response::Html(yew::ServerRenderer::<Page>::new().render().await)
@@ -196,18 +212,7 @@ async fn run() {
         "| handler | without the layer (median) | with the layer (median) | ratio: median of {rounds} pairs |"
     );
     println!("|---|---|---|---|");
-    for (name, plain, layered) in [
-        (
-            "hello (static string)",
-            Router::new().route("/", get(hello)),
-            Router::new().route("/", get(hello)).layer(layer.clone()),
-        ),
-        (
-            "Yew ServerRenderer page",
-            Router::new().route("/", get(yew_page)),
-            Router::new().route("/", get(yew_page)).layer(layer.clone()),
-        ),
-    ] {
+    for (name, plain, layered) in cases(&layer) {
         let (plain, layered) = (serve(plain).await, serve(layered).await);
         // Warm-up, then pairs of rounds in alternating order, so drift hits both sides equally;
         // the median of the pairs' ratios is the result.
@@ -332,18 +337,7 @@ async fn in_process(layer: &NhostSessionLayer, cookie: &str) {
         "| handler | without the layer | with the layer | added | ratio (req/s with ÷ without) |"
     );
     println!("|---|---|---|---|---|");
-    for (name, plain, layered) in [
-        (
-            "hello (static string)",
-            Router::new().route("/", get(hello)),
-            Router::new().route("/", get(hello)).layer(layer.clone()),
-        ),
-        (
-            "Yew ServerRenderer page",
-            Router::new().route("/", get(yew_page)),
-            Router::new().route("/", get(yew_page)).layer(layer.clone()),
-        ),
-    ] {
+    for (name, plain, layered) in cases(layer) {
         per_request(&plain, cookie, 1000).await;
         per_request(&layered, cookie, 1000).await;
         let (mut a, mut b) = (Vec::new(), Vec::new());

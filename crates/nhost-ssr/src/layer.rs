@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Method, Request, Response, header};
@@ -363,25 +363,17 @@ impl Shared {
         if let Some(s) = session {
             builder = builder.initial_session(s);
         }
-        match builder.build() {
-            Ok(client) => client,
-            // The URL was checked when the layer was built, so this cannot happen; a client
-            // without a valid URL is still a client whose calls fail cleanly.
-            Err(_) => NhostClient::builder()
-                .auth_url("http://invalid.invalid")
-                .auto_refresh(false)
-                .build()
-                .unwrap_or_else(|_| unreachable!("a literal URL")),
-        }
+        builder
+            .build()
+            .expect("the auth URL was checked when the layer was built")
     }
 
-    fn refresh_due_at(&self, session: &Session) -> u64 {
+    /// Whether the session's access token has more than the refresh margin left.
+    fn is_fresh(&self, session: &Session) -> bool {
         let margin = self.refresh_margin.unwrap_or_else(|| {
             nhost_core::refresh_margin(Duration::from_secs(session.access_token_expires_in))
         });
-        session
-            .access_token_expires_at
-            .saturating_sub(margin.as_secs())
+        session.expires_in() > margin
     }
 
     async fn refresh(self: &Arc<Self>, session: &Session) -> RefreshOutcome {
@@ -411,13 +403,6 @@ impl Shared {
             .coordinate(&key, self.race_window, work)
             .await
     }
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// One request's session, shared by the layer and the extractors.
@@ -464,8 +449,7 @@ impl RequestAuth {
                 tracing::debug!("session cookie does not open with the key; ignored");
             }
             Incoming::Session(session) => {
-                let now = unix_now();
-                if now < auth.shared.refresh_due_at(&session) {
+                if auth.shared.is_fresh(&session) {
                     auth.session = Some(session);
                 } else {
                     match auth.shared.refresh(&session).await {
@@ -482,7 +466,7 @@ impl RequestAuth {
                         }
                         RefreshOutcome::Unavailable(e) => {
                             tracing::warn!(error = %e, "auth server unavailable; cookie kept");
-                            if now < session.access_token_expires_at {
+                            if !session.expires_in().is_zero() {
                                 auth.session = Some(session);
                             }
                         }

@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use semver::Version;
+use xtask::workspace::{Crate, DepKind, Dependency, Workspace};
+
 /// A workspace in a temporary directory, removed on drop.
 pub(crate) struct Scratch {
     dir: tempfile::TempDir,
@@ -147,4 +150,33 @@ impl std::fmt::Debug for Run {
 pub(crate) fn lib_crate(s: &Scratch, dir: &str, manifest: &str) {
     s.write(&format!("{dir}/Cargo.toml"), manifest);
     s.write(&format!("{dir}/src/lib.rs"), "//! A scratch crate.\n");
+}
+
+/// A crate of an in-memory workspace: `(name, version, [(dependency, requirement, kind)])`.
+pub(crate) type Spec<'a> = (&'a str, &'a str, &'a [(&'a str, Option<&'a str>, DepKind)]);
+
+/// An in-memory workspace of the given crates (for the planning tests; nothing on disk).
+pub(crate) fn workspace(crates: &[Spec<'_>]) -> Workspace {
+    Workspace {
+        root: "/nonexistent".into(),
+        version: None,
+        crates: crates
+            .iter()
+            .map(|(name, version, deps)| Crate {
+                name: (*name).to_owned(),
+                dir: format!("crates/{name}").into(),
+                version: Version::parse(version).expect("test version"),
+                inherits_version: false,
+                publishable: true,
+                deps: deps
+                    .iter()
+                    .map(|(n, req, kind)| Dependency {
+                        name: (*n).to_owned(),
+                        kind: *kind,
+                        req: req.map(str::to_owned),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
 }
