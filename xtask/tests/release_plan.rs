@@ -97,6 +97,13 @@ const CASES: &[Case<'static>] = &[
         ]),
     },
     Case {
+        name: "linked: the version base is the highest of the whole group, released or not",
+        crates: &[("a", "1.2.0", &[]), ("b", "1.0.0", &[])],
+        config: "linked = [[\"a\", \"b\"]]",
+        changesets: &["---\nb: minor\n---\nfeature"],
+        expect: Ok(&[("b", "minor", "1.3.0", &["c0"])]),
+    },
+    Case {
         name: "dependent out of range: patch bump",
         crates: &[
             ("a", "1.0.0", &[]),

@@ -5,8 +5,9 @@
 //!   listed (type `none`);
 //! - a `fixed` group: when any member is bumped, every member is, by the group's highest bump,
 //!   to one shared version (the highest current version of the group, bumped);
-//! - a `linked` group: the members that are released take the group's highest bump and share
-//!   the highest version among them; members without changes stay as they are;
+//! - a `linked` group: the members that are released take the highest bump among them and
+//!   share one version: the highest current version of the whole group (released members or
+//!   not), bumped; members without changes stay as they are;
 //! - dependents: a crate whose normal or build dependency on a released crate has a version
 //!   requirement the new version no longer matches gets (at least) a patch bump, transitively.
 //!   Dev-dependencies never cause a release;
@@ -240,41 +241,45 @@ fn new_versions(
         out.insert(name.clone(), bump_version(&c.version, *bump, policy));
     }
     for group in &config.fixed {
-        set_shared(
-            ws,
-            &mut out,
-            bumps,
-            group.iter().map(|n| n.name.as_str()),
-            policy,
-        );
+        let all: Vec<&str> = group.iter().map(|n| n.name.as_str()).collect();
+        set_shared(ws, &mut out, bumps, &all, &all, policy);
     }
     for group in &config.linked {
-        let released: Vec<&str> = group
+        // As the JS tool's `applyLinks`: the released members start from the highest current
+        // version of the whole group, released or not (its `getCurrentHighestVersion`).
+        let all: Vec<&str> = group.iter().map(|n| n.name.as_str()).collect();
+        let released: Vec<&str> = all
             .iter()
-            .map(|n| n.name.as_str())
+            .copied()
             .filter(|n| out.contains_key(*n))
             .collect();
-        set_shared(ws, &mut out, bumps, released.into_iter(), policy);
+        set_shared(ws, &mut out, bumps, &all, &released, policy);
     }
     out
 }
 
-/// Gives every crate of `names` the highest current version among them, bumped by their bump.
-fn set_shared<'a>(
+/// Gives every crate of `released` the highest current version among `base_of`, bumped by the
+/// highest bump among `released`.
+fn set_shared(
     ws: &Workspace,
     out: &mut BTreeMap<String, Version>,
     bumps: &BTreeMap<String, Bump>,
-    names: impl Iterator<Item = &'a str>,
+    base_of: &[&str],
+    released: &[&str],
     policy: ZeroMajor,
 ) {
-    let names: Vec<&str> = names.filter(|n| ws.get(n).is_some()).collect();
-    let Some(bump) = names.iter().filter_map(|n| bumps.get(*n)).max().copied() else {
+    let released: Vec<&str> = released
+        .iter()
+        .copied()
+        .filter(|n| ws.get(n).is_some())
+        .collect();
+    let Some(bump) = released.iter().filter_map(|n| bumps.get(*n)).max().copied() else {
         return;
     };
     if bump == Bump::None {
         return;
     }
-    let Some(base) = names
+    let Some(base) = base_of
         .iter()
         .filter_map(|n| ws.get(n))
         .map(|c| &c.version)
@@ -283,7 +288,7 @@ fn set_shared<'a>(
         return;
     };
     let shared = bump_version(base, bump, policy);
-    for n in names {
+    for n in released {
         out.insert(n.to_owned(), shared.clone());
     }
 }
