@@ -174,6 +174,29 @@ fn since_requires_a_changeset_for_changed_publishable_crates() {
 }
 
 #[test]
+fn since_in_prerelease_mode_counts_the_changesets_a_prerelease_consumed() {
+    let s = scratch();
+    let enter = s.xtask(&["release", "pre", "enter", "beta"]);
+    assert!(enter.ok, "{enter:?}");
+    s.commit_all("pre mode, a's changeset pending");
+    // The prerelease's version commit changes a's manifest and changelog; good.md, which names
+    // a, was added before HEAD but is consumed (listed in pre.json) and stays.
+    let version = s.xtask(&["release", "version"]);
+    assert!(version.ok, "{version:?}");
+    assert!(s.read("crates/a/Cargo.toml").contains("0.2.0-beta.0"));
+    assert!(s.read("changesets/pre.json").contains("\"good\""));
+    let run = s.xtask(&["changeset", "check", "--since", "HEAD"]);
+    assert!(run.ok, "{run:?}");
+    // It covers only the crates it names.
+    s.write("crates/b/src/lib.rs", "//! Changed.\n");
+    let run = s.xtask(&["changeset", "check", "--since", "HEAD"]);
+    assert!(
+        !run.ok && run.stderr.contains("b changed since HEAD") && !run.stderr.contains("a changed"),
+        "{run:?}"
+    );
+}
+
+#[test]
 fn add_writes_a_readable_unique_file_that_checks() {
     let s = scratch();
     let args = [

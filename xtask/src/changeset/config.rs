@@ -5,6 +5,7 @@
 //! linked = []                            # share a version when released together
 //! ignore = []                            # never released by changesets
 //! zero-major = "minor"                   # `major` below 1.0.0 bumps the minor number
+//! semver-check = true                    # bumps checked against the API (cargo-semver-checks)
 //! ```
 
 use super::parse::ParseError;
@@ -32,7 +33,7 @@ pub enum ZeroMajor {
 }
 
 /// The parsed config.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// Groups whose crates always release together, at one shared version.
     pub fixed: Vec<Vec<Named>>,
@@ -42,6 +43,21 @@ pub struct Config {
     pub ignore: Vec<Named>,
     /// The 0.x policy.
     pub zero_major: ZeroMajor,
+    /// Whether `changeset check` and `release version` check the bumps against the public API
+    /// (`semver-check = false` turns it off; on by default).
+    pub semver_check: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            fixed: Vec::new(),
+            linked: Vec::new(),
+            ignore: Vec::new(),
+            zero_major: ZeroMajor::default(),
+            semver_check: true,
+        }
+    }
 }
 
 impl Config {
@@ -109,10 +125,18 @@ pub fn parse_config(text: &str) -> Result<Config, ParseError> {
                     _ => return err(line, "`zero-major` must be \"minor\" or \"major\""),
                 }
             }
+            "semver-check" => {
+                let Some(on) = item.as_bool() else {
+                    return err(line, "`semver-check` must be true or false");
+                };
+                config.semver_check = on;
+            }
             other => {
                 return err(
                     line,
-                    format!("unknown setting `{other}` (known: fixed, linked, ignore, zero-major)"),
+                    format!(
+                        "unknown setting `{other}` (known: fixed, linked, ignore, zero-major, semver-check)"
+                    ),
                 );
             }
         }
@@ -195,8 +219,10 @@ mod tests {
 
     #[test]
     fn reads_groups_with_lines() {
-        let c = parse_config("# c\nfixed = [[\"a\", \"b\"]]\nlinked = [[\"c\",\n \"d\"]]\nignore = [\"e\"]\nzero-major = \"major\"\n")
+        let c = parse_config("# c\nfixed = [[\"a\", \"b\"]]\nlinked = [[\"c\",\n \"d\"]]\nignore = [\"e\"]\nzero-major = \"major\"\nsemver-check = false\n")
             .expect("valid");
+        assert!(!c.semver_check);
+        assert!(Config::default().semver_check);
         assert_eq!(c.fixed[0][1].name, "b");
         assert_eq!(c.linked[0][1].line, 4);
         assert_eq!(c.ignore[0].line, 5);
@@ -220,6 +246,11 @@ mod tests {
             ),
             ("fixd = []\n", 1, "unknown setting `fixd`"),
             ("zero-major = \"maybe\"\n", 1, "zero-major"),
+            (
+                "semver-check = \"no\"\n",
+                1,
+                "`semver-check` must be true or false",
+            ),
             ("fixed = [\"a\"]\n", 1, "each `fixed` group"),
             ("ignore = [1]\n", 1, "crate names"),
             ("fixed = [[\n", 1, "invalid TOML"),

@@ -21,14 +21,20 @@ cargo xtask changeset — write and check the files in changesets/
 
 USAGE:
     cargo xtask changeset add [--bump CRATE=KIND]... [--summary TEXT] [--empty] [--root DIR]
-    cargo xtask changeset check [--since REV] [--root DIR]
+    cargo xtask changeset check [--since REV] [--no-semver-check] [--baseline REV] [--root DIR]
 
 add      Writes changesets/<summary-words>.md. KIND is major, minor, patch or none. Without
          --bump, on a terminal, asks for each crate and for the summary.
          --empty writes a changeset that releases nothing (for a change users do not see).
 check    Parses every changeset and config.toml; each problem is printed as FILE:LINE: message.
          --since REV also fails when a publishable crate has changed since REV (a commit,
-         branch or tag) and no changeset added since then names it.
+         branch or tag) and no changeset added since then names it (in prerelease mode the
+         changesets a prerelease consumed, listed in changesets/pre.json, count too).
+         Then the semver check: each publishable crate's public API is compared with its last
+         release (the <crate>-v<version> tag, else the last commit that changed its version)
+         by cargo-semver-checks; a pending bump lower than the change requires fails, naming
+         each offending item. --no-semver-check (or `semver-check = false` in config.toml)
+         turns it off; --baseline REV compares every crate with REV instead.
 --root   The workspace to work on (default: this one).
 ";
 
@@ -260,14 +266,21 @@ pub fn run(mut args: Vec<String>) -> Result<ExitCode> {
         "add" => add::run(&root, args),
         "check" => {
             let since = cli::take_value(&mut args, "--since")?;
+            let no_semver = cli::take_flag(&mut args, "--no-semver-check");
+            let baseline = cli::take_value(&mut args, "--baseline")?;
             cli::no_more(&args, "changeset check")?;
-            check(&root, since.as_deref())
+            check(&root, since.as_deref(), no_semver, baseline.as_deref())
         }
         other => Err(format!("unknown `changeset` command `{other}` (add, check)").into()),
     }
 }
 
-fn check(root: &Path, since: Option<&str>) -> Result<ExitCode> {
+fn check(
+    root: &Path,
+    since: Option<&str>,
+    no_semver: bool,
+    baseline: Option<&str>,
+) -> Result<ExitCode> {
     let (ws, pending) = load_or_report(root)?;
     println!(
         "changesets: {} pending, all valid (config: {} fixed, {} linked, {} ignored)",
@@ -276,14 +289,29 @@ fn check(root: &Path, since: Option<&str>) -> Result<ExitCode> {
         pending.config.linked.len(),
         pending.config.ignore.len()
     );
-    let Some(rev) = since else {
-        return Ok(ExitCode::SUCCESS);
-    };
+    if let Some(rev) = since {
+        check_since(root, &ws, &pending, rev)?;
+    }
+    let state = crate::release::pre::read(root)?;
+    let (plan, _) = crate::release::plan_for_mode(&ws, &pending, state.as_ref())?;
+    crate::semver_check::gate(&ws, &pending, &plan, state.as_ref(), no_semver, baseline)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--since REV`: every publishable crate changed since `rev` is named by a changeset added
+/// since then.
+fn check_since(root: &Path, ws: &Workspace, pending: &Pending, rev: &str) -> Result<()> {
     let changed = changed_files(root, rev)?;
+    // In prerelease mode the changesets a prerelease consumed stay in changesets/ (listed in
+    // pre.json) while that prerelease's version commit changes the crates they name: they still
+    // count, even when they were added before `rev`.
+    let consumed = crate::release::pre::read(root)?
+        .map(|s| s.changesets)
+        .unwrap_or_default();
     let mentioned: Vec<&str> = pending
         .changesets
         .iter()
-        .filter(|c| changed.iter().any(|p| Path::new(p) == c.path))
+        .filter(|c| changed.iter().any(|p| Path::new(p) == c.path) || consumed.contains(&c.id))
         .flat_map(|c| c.changeset.entries.iter().map(|e| e.name.as_str()))
         .collect();
     let mut missing = Vec::new();
@@ -294,7 +322,7 @@ fn check(root: &Path, since: Option<&str>) -> Result<ExitCode> {
     {
         let files: Vec<&String> = changed
             .iter()
-            .filter(|p| owner(&ws, Path::new(p)) == Some(c.name.as_str()))
+            .filter(|p| owner(ws, Path::new(p)) == Some(c.name.as_str()))
             .collect();
         if !files.is_empty() && !mentioned.contains(&c.name.as_str()) {
             let shown: Vec<&str> = files.iter().take(3).map(|s| s.as_str()).collect();
@@ -309,7 +337,7 @@ fn check(root: &Path, since: Option<&str>) -> Result<ExitCode> {
     }
     if missing.is_empty() {
         println!("every publishable crate changed since {rev} has a changeset");
-        Ok(ExitCode::SUCCESS)
+        Ok(())
     } else {
         Err(format!(
             "{} without a changeset: run `cargo xtask changeset add` (bump `none` for a change users do not see)",

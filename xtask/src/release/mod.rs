@@ -21,9 +21,9 @@ const HELP: &str = "\
 cargo xtask release — versions, changelogs and tags from changesets/
 
 USAGE:
-    cargo xtask release [--offline] [--root DIR]
+    cargo xtask release [--offline] [--no-semver-check] [--baseline REV] [--root DIR]
     cargo xtask release status [--json] [--root DIR]
-    cargo xtask release version [--dry-run] [--root DIR]
+    cargo xtask release version [--dry-run] [--no-semver-check] [--baseline REV] [--root DIR]
     cargo xtask release publish [--execute] [--offline] [--root DIR]
     cargo xtask release pre enter <TAG> [--root DIR]
     cargo xtask release pre exit [--root DIR]
@@ -35,7 +35,9 @@ version   Applies the plan: bumps versions (fixed and linked groups, dependents 
           requirement no longer matches), rewrites requirements on the bumped crates, prepends
           each crate's CHANGELOG.md section, removes the consumed changesets, updates Cargo.lock.
           --dry-run prints the diff and writes nothing. Nothing is written if any changeset
-          or the config is bad.
+          or the config is bad, or if the semver check fails: a crate's bump lower than its
+          public API change since its last release requires (see `changeset check --help`;
+          --no-semver-check turns it off, --baseline REV compares with REV).
 publish   `cargo publish --dry-run` of every publishable crate whose version is not on the
           registry yet, in dependency order. --execute publishes for real and tags each crate
           `<crate>-v<version>`. --offline does not ask the registry (and passes --offline).
@@ -68,8 +70,9 @@ pub fn run(mut args: Vec<String>) -> Result<ExitCode> {
         }
         Some("version") => {
             let dry_run = cli::take_flag(&mut args, "--dry-run");
+            let semver = semver_args(&mut args)?;
             cli::no_more(&args, "release version")?;
-            version(&root, dry_run)
+            version(&root, dry_run, &semver)
         }
         Some("publish") => {
             let execute = cli::take_flag(&mut args, "--execute");
@@ -111,11 +114,12 @@ pub fn run(mut args: Vec<String>) -> Result<ExitCode> {
         .into()),
         None => {
             let offline = cli::take_flag(&mut args, "--offline");
+            let semver = semver_args(&mut args)?;
             cli::no_more(&args, "release")?;
             println!("==> cargo xtask release status");
             status(&root, false)?;
             println!("\n==> cargo xtask release version");
-            version(&root, false)?;
+            version(&root, false, &semver)?;
             println!("\n==> cargo xtask release publish (dry run)");
             publish::run(&root, false, offline)?;
             println!(
@@ -124,6 +128,19 @@ pub fn run(mut args: Vec<String>) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `--no-semver-check` and `--baseline REV`.
+struct SemverArgs {
+    off: bool,
+    baseline: Option<String>,
+}
+
+fn semver_args(args: &mut Vec<String>) -> Result<SemverArgs> {
+    Ok(SemverArgs {
+        off: cli::take_flag(args, "--no-semver-check"),
+        baseline: cli::take_value(args, "--baseline")?,
+    })
 }
 
 fn pre_enter(root: &Path, tag: &str) -> Result<ExitCode> {
@@ -177,7 +194,7 @@ fn pre_exit(root: &Path) -> Result<ExitCode> {
 }
 
 /// The plan, and the changesets a `version` run would put in the changelogs, for the mode.
-fn plan_for_mode(
+pub(crate) fn plan_for_mode(
     ws: &crate::workspace::Workspace,
     pending: &changeset::Pending,
     state: Option<&PreState>,
@@ -238,7 +255,7 @@ fn status(root: &Path, as_json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn version(root: &Path, dry_run: bool) -> Result<ExitCode> {
+fn version(root: &Path, dry_run: bool, semver: &SemverArgs) -> Result<ExitCode> {
     let (ws, pending) = changeset::load_or_report(root)?;
     let state = pre::read(root)?;
     match &state {
@@ -253,6 +270,15 @@ fn version(root: &Path, dry_run: bool) -> Result<ExitCode> {
         _ => {}
     }
     let (plan, listed) = plan_for_mode(&ws, &pending, state.as_ref())?;
+    // Before anything is computed or written: a bump the API change does not allow stops here.
+    crate::semver_check::gate(
+        &ws,
+        &pending,
+        &plan,
+        state.as_ref(),
+        semver.off,
+        semver.baseline.as_deref(),
+    )?;
     let mut edits = edits_with(
         &ws,
         &listed,
