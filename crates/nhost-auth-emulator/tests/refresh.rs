@@ -365,3 +365,52 @@ fn hash_matches_the_documented_test_vector() {
         "PROTOCOL.md's test vector"
     );
 }
+
+/// Issue 16, item 2: one user with many sessions, every session refreshed at once. On SQLite the
+/// refreshes share a group-commit batch; the real server (and PostgreSQL here) rotates each token
+/// on its own, so all of them must succeed, and each new token must work again.
+async fn refresh_many_sessions_of_one_user_at_once(backend: Backend) {
+    const SESSIONS: usize = 64;
+    let s = start(backend, |c| c.email_verification_required = false).await;
+    let mut tokens = vec![refresh_token(&s.registered_session(EMAIL, PASSWORD).await)];
+    for _ in 1..SESSIONS {
+        tokens.push(refresh_token(&s.sign_in_ok(EMAIL, PASSWORD).await));
+    }
+    let url = s.endpoint("/token");
+    let mut refreshes = tokio::task::JoinSet::new();
+    for token in tokens {
+        let (http, url) = (s.http.clone(), url.clone());
+        refreshes.spawn(async move {
+            let r = http
+                .post(&url)
+                .json(&json!({ "refreshToken": token }))
+                .send()
+                .await
+                .expect("POST /token");
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap_or_default())
+        });
+    }
+    let mut failures = Vec::new();
+    let mut rotated = Vec::new();
+    while let Some(done) = refreshes.join_next().await {
+        let (status, body) = done.expect("the refresh task");
+        if status == 200 {
+            let session: serde_json::Value = serde_json::from_str(&body).expect("a Session");
+            rotated.push(refresh_token(&session));
+        } else {
+            failures.push(format!("HTTP {status} {body}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {SESSIONS} concurrent refreshes of one user's sessions failed: {:?}",
+        failures.len(),
+        failures.first()
+    );
+    // The rotated tokens were committed: each one works once more.
+    for token in rotated {
+        s.refresh_ok(&token).await;
+    }
+}
+both!(refresh_many_sessions_of_one_user_at_once);

@@ -145,14 +145,16 @@ async fn write(pool: &SqlitePool, ops: &[Op]) -> Result<Vec<Outcome>, sqlx::Erro
     insert_users(&mut tx, &creates, now).await?;
 
     let rotations = rotate_all(&mut tx, ops, now).await?;
-    let rotated_users: Vec<Uuid> = rotations
+    let mut rotated_users: Vec<Uuid> = rotations
         .iter()
         .filter_map(|r| match r {
             Some(Ok((_, user_id))) => Some(*user_id),
             _ => None,
         })
         .collect();
-    let mut users = users_by_id(&mut tx, &rotated_users).await?;
+    rotated_users.sort_unstable();
+    rotated_users.dedup();
+    let users = users_by_id(&mut tx, &rotated_users).await?;
     tx.commit().await?;
 
     let outcomes = ops
@@ -160,10 +162,13 @@ async fn write(pool: &SqlitePool, ops: &[Op]) -> Result<Vec<Outcome>, sqlx::Erro
         .zip(rotations)
         .map(|(op, rotation)| match (op, rotation) {
             (Op::Create { user, .. }, _) => Outcome::Created(Box::new(user.to_row(now))),
-            (_, Some(Ok((refresh_token_id, user_id)))) => match users.remove(&user_id) {
+            // One user may have several rotations in a batch (one per session): each gets its
+            // own copy of the row. (Taking the row out of the map answered only the first one;
+            // the others got 401 for tokens that had been rotated and committed — issue 16.)
+            (_, Some(Ok((refresh_token_id, user_id)))) => match users.get(&user_id) {
                 Some(user) => Outcome::Rotated(Rotation::Rotated {
                     refresh_token_id,
-                    user: Box::new(user),
+                    user: Box::new(user.clone()),
                 }),
                 None => Outcome::Rotated(Rotation::Invalid),
             },
