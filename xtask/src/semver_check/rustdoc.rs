@@ -8,8 +8,10 @@
 //!   never changes, so this file is the whole baseline cost of every later check (the "warm" run).
 //! - `baseline/`: the target directory of baseline builds, shared by every revision, so that the
 //!   registry dependencies compile once.
-//! - `current/`: the target directory of the working tree's builds; cargo's own freshness check
-//!   makes a second run with no change cheap.
+//! - `current-<hash of the workspace path>/`: the target directory of the working tree's builds;
+//!   cargo's own freshness check makes a second run with no change cheap. One per workspace, so
+//!   that two workspaces sharing a `$CARGO_TARGET_DIR` never read each other's JSON (a crate's
+//!   JSON is named after the crate only).
 //! - `src-<commit>-<pid>/`: a baseline's source (`git archive`), removed after its build.
 
 use super::baseline::Baseline;
@@ -207,10 +209,26 @@ impl Cache {
 
     /// The working tree's JSON of `c`, whose library is `lib`.
     pub fn current(&self, root: &Path, c: &Crate, lib: &str) -> Result<PathBuf, String> {
-        let target = self.dir.join("current");
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(&root, &mut hasher);
+        let target = self.dir.join(format!(
+            "current-{:016x}",
+            std::hash::Hasher::finish(&hasher)
+        ));
         build(root, &target, &c.name)
             .map_err(|e| format!("{}: cannot build its rustdoc now: {e}", c.name))?;
-        Ok(target.join("doc").join(format!("{lib}.json")))
+        let json = target.join("doc").join(format!("{lib}.json"));
+        // Cargo may call the build fresh without looking at the output: say what to do when it
+        // is gone rather than let cargo-semver-checks fail on a missing file.
+        if !json.is_file() {
+            return Err(format!(
+                "{}: cargo wrote no {} (remove {} and run again)",
+                c.name,
+                json.display(),
+                target.display()
+            ));
+        }
+        Ok(json)
     }
 }
 

@@ -110,6 +110,9 @@ impl Scratch {
             .args(args)
             .arg("--root")
             .arg(self.root())
+            // The semver check builds under the workspace's target/: keep it in the scratch
+            // directory, removed with it, whatever the environment says.
+            .env_remove("CARGO_TARGET_DIR")
             .output()
             .expect("xtask runs");
         Run::from(out)
