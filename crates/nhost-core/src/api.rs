@@ -21,9 +21,10 @@ pub(crate) struct SessionWire {
     pub(crate) access_token: String,
     pub(crate) access_token_expires_in: u64,
     pub(crate) refresh_token: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::session::lenient")]
     pub(crate) refresh_token_id: Option<String>,
-    #[serde(default)]
+    /// A user that cannot be read is left out rather than losing the (already rotated) session.
+    #[serde(default, deserialize_with = "crate::session::lenient")]
     pub(crate) user: Option<User>,
 }
 
@@ -170,13 +171,33 @@ impl Transport {
         body: &B,
         bearer: Option<&str>,
     ) -> Result<R, AuthError> {
+        self.post_within(path, body, bearer, self.timeout).await
+    }
+
+    /// [`post`](Self::post) with its own timeout (a refresh flight outlives its callers' patience,
+    /// see `client.rs`).
+    pub(crate) async fn post_within<B: Body + ?Sized, R: Decode>(
+        &self,
+        path: &str,
+        body: &B,
+        bearer: Option<&str>,
+        timeout: Duration,
+    ) -> Result<R, AuthError> {
         let body = encode(body)?;
-        decode(self.send("POST", path, Some(body), bearer).await?)
+        decode(self.send("POST", path, Some(body), bearer, timeout).await?)
+    }
+
+    /// The timeout of each request.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     /// `GET {base}{path}` with a bearer token.
     pub(crate) async fn get<R: Decode>(&self, path: &str, bearer: &str) -> Result<R, AuthError> {
-        decode(self.send("GET", path, None, Some(bearer)).await?)
+        decode(
+            self.send("GET", path, None, Some(bearer), self.timeout)
+                .await?,
+        )
     }
 
     /// One request; the body of a 2xx answer, or the [`AuthError`] of any other. Not generic,
@@ -187,18 +208,19 @@ impl Transport {
         path: &str,
         body: Option<String>,
         bearer: Option<&str>,
+        timeout: Duration,
     ) -> Result<String, AuthError> {
         let url = format!("{}{path}", self.base);
         // The timeout is a race with a platform timer, so it works the same on native and in the
         // browser (where dropping the request future abandons the fetch).
         let exchange = Box::pin(exchange(&self.http, method, &url, body, bearer));
-        let timer = Box::pin(platform::sleep(self.timeout));
+        let timer = Box::pin(platform::sleep(timeout));
         let (status, body) = match select(exchange, timer).await {
             Either::Left((result, _)) => result?,
             Either::Right(_) => {
                 return Err(AuthError::network(format!(
                     "the auth server did not answer within {} s",
-                    seconds(self.timeout)
+                    seconds(timeout)
                 )));
             }
         };

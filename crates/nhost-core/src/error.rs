@@ -136,6 +136,9 @@ error_codes! {
     NoRefreshToken => "no-refresh-token",
     /// 20: a session exists already.
     AlreadySignedIn => "already-signed-in",
+    /// 20: a stored session is still being restored (start-up, or waiting for the network):
+    /// signing in now would replace it.
+    SessionRestoring => "session-restoring",
     /// 10: the client was built with settings that cannot work (no auth URL, a bad URL…).
     InvalidConfiguration => "invalid-configuration",
 }

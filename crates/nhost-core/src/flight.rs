@@ -62,6 +62,36 @@ impl<T: Clone + MaybeSend + 'static> SingleFlight<T> {
         result
     }
 
+    /// The running flight for `key`, if any.
+    pub(crate) fn get(&self, key: &str) -> Option<Shared<BoxFuture<T>>> {
+        let map = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+        map.iter().find(|(k, _)| k == key).map(|(_, f)| f.clone())
+    }
+
+    /// Joins the flight for `key`, or starts one with `work`, without awaiting it. The second
+    /// value is `true` when this call started it; the starter arranges for the flight to be
+    /// driven to its end and then calls [`finish`](Self::finish).
+    pub(crate) fn join_or_start(
+        &self,
+        key: &str,
+        work: impl FnOnce() -> BoxFuture<T>,
+    ) -> (Shared<BoxFuture<T>>, bool) {
+        let mut map = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, f)) = map.iter().find(|(k, _)| k == key) {
+            return (f.clone(), false);
+        }
+        let f = work().shared();
+        map.push((key.to_owned(), f.clone()));
+        (f, true)
+    }
+
+    /// Removes a flight that [`join_or_start`](Self::join_or_start) started (only that one,
+    /// not a newer flight under the same key).
+    pub(crate) fn finish(&self, key: &str, flight: &Shared<BoxFuture<T>>) {
+        let mut map = self.inflight.lock().unwrap_or_else(PoisonError::into_inner);
+        map.retain(|(k, f)| !(k == key && f.ptr_eq(flight)));
+    }
+
     /// How many flights are running.
     pub fn in_flight(&self) -> usize {
         self.inflight

@@ -2,7 +2,7 @@
 //! the values carried across as [`serde_json::Value`] (mapped to the crate's types by `json.rs`).
 //! This keeps serde_json's parser and printer out of the wasm bundle.
 
-use js_sys::{Array, JSON, Object, Reflect};
+use js_sys::{Array, JSON, Object};
 use serde_json::{Map, Number, Value};
 use wasm_bindgen::{JsCast as _, JsValue};
 
@@ -64,12 +64,18 @@ pub(crate) fn to_js(value: &Value) -> JsValue {
         Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(f64::NAN)),
         Value::String(s) => JsValue::from_str(s),
         Value::Array(items) => items.iter().map(to_js).collect::<Array>().into(),
+        // `Object.fromEntries` defines own properties, so a key like `__proto__` stays a key
+        // (assigning it, as `Reflect.set` does, would replace the object's prototype instead).
         Value::Object(map) => {
-            let object = Object::new();
-            for (k, v) in map {
-                let _ = Reflect::set(&object, &JsValue::from_str(k), &to_js(v));
-            }
-            object.into()
+            let entries: Array = map
+                .iter()
+                .map(|(k, v)| -> JsValue {
+                    Array::of2(&JsValue::from_str(k), &to_js(v)).into()
+                })
+                .collect();
+            Object::from_entries(&entries)
+                .map(JsValue::from)
+                .unwrap_or(JsValue::NULL)
         }
     }
 }

@@ -50,27 +50,11 @@ fn string(o: &Map<String, Value>, key: &str) -> Result<String, Invalid> {
     }
 }
 
-/// `#[serde(default)] String`: missing is empty, `null` is an error.
-fn string_or_default(o: &Map<String, Value>, key: &str) -> Result<String, Invalid> {
-    match o.get(key) {
-        None => Ok(String::new()),
-        Some(_) => string(o, key),
-    }
-}
-
 /// `Option<String>`: missing or `null` is `None`.
 fn opt_string(o: &Map<String, Value>, key: &str) -> Result<Option<String>, Invalid> {
     match o.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(_) => string(o, key).map(Some),
-    }
-}
-
-/// `#[serde(default)] bool`.
-fn bool_or_default(o: &Map<String, Value>, key: &str) -> Result<bool, Invalid> {
-    match o.get(key) {
-        None => Ok(false),
-        Some(v) => v.as_bool().ok_or_else(|| invalid(key)),
     }
 }
 
@@ -145,24 +129,39 @@ impl FromJson for String {
     }
 }
 
+/// A lenient `String` (`crate::session::lenient`): anything but a string is empty.
+fn lenient_string(o: &Map<String, Value>, key: &str) -> String {
+    string(o, key).unwrap_or_default()
+}
+
+/// A lenient `Option<String>`: anything but a string is `None`.
+fn lenient_opt_string(o: &Map<String, Value>, key: &str) -> Option<String> {
+    string(o, key).ok()
+}
+
+/// A lenient `bool`: anything but a boolean is `false`.
+fn lenient_bool(o: &Map<String, Value>, key: &str) -> bool {
+    o.get(key).and_then(Value::as_bool).unwrap_or_default()
+}
+
 impl FromJson for User {
     fn from_json(value: &Value) -> Result<Self, Invalid> {
         let o = object(value, "a user")?;
         Ok(User {
             id: string(o, "id")?,
-            created_at: string_or_default(o, "createdAt")?,
-            display_name: string_or_default(o, "displayName")?,
-            avatar_url: string_or_default(o, "avatarUrl")?,
-            locale: string_or_default(o, "locale")?,
-            email: opt_string(o, "email")?,
-            phone_number: opt_string(o, "phoneNumber")?,
-            is_anonymous: bool_or_default(o, "isAnonymous")?,
-            default_role: string_or_default(o, "defaultRole")?,
-            roles: strings(o, "roles", true)?,
+            created_at: lenient_string(o, "createdAt"),
+            display_name: lenient_string(o, "displayName"),
+            avatar_url: lenient_string(o, "avatarUrl"),
+            locale: lenient_string(o, "locale"),
+            email: lenient_opt_string(o, "email"),
+            phone_number: lenient_opt_string(o, "phoneNumber"),
+            is_anonymous: lenient_bool(o, "isAnonymous"),
+            default_role: lenient_string(o, "defaultRole"),
+            roles: strings(o, "roles", false).unwrap_or_default(),
             metadata: o.get("metadata").cloned().unwrap_or_default(),
-            email_verified: bool_or_default(o, "emailVerified")?,
-            phone_number_verified: bool_or_default(o, "phoneNumberVerified")?,
-            active_mfa_type: opt_string(o, "activeMfaType")?,
+            email_verified: lenient_bool(o, "emailVerified"),
+            phone_number_verified: lenient_bool(o, "phoneNumberVerified"),
+            active_mfa_type: lenient_opt_string(o, "activeMfaType"),
         })
     }
 }
@@ -262,8 +261,8 @@ impl FromJson for SessionWire {
             access_token: string(o, "accessToken")?,
             access_token_expires_in: u64(o, "accessTokenExpiresIn")?,
             refresh_token: string(o, "refreshToken")?,
-            refresh_token_id: opt_string(o, "refreshTokenId")?,
-            user: opt(o, "user")?,
+            refresh_token_id: lenient_opt_string(o, "refreshTokenId"),
+            user: o.get("user").and_then(|u| User::from_json(u).ok()),
         })
     }
 }

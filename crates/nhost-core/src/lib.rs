@@ -34,6 +34,8 @@ mod platform;
 mod session;
 mod state;
 mod storage;
+#[cfg(target_arch = "wasm32")]
+mod web_lock;
 
 pub use client::{
     DEFAULT_CLAIMS_NAMESPACE, NhostClient, NhostClientBuilder, SignOutScope, SignUpOutcome,
@@ -49,14 +51,16 @@ pub use session::{AccessToken, HasuraClaims, RefreshToken, Session, User};
 pub use state::{AuthChange, AuthState, RETRY_BACKOFF, refresh_margin};
 #[cfg(target_arch = "wasm32")]
 pub use storage::LocalStorage;
+#[cfg(target_arch = "wasm32")]
+pub use storage::WEB_LOCK_NAME;
 pub use storage::{
-    MemoryStorage, REFRESH_TOKEN_EXPIRES_AT_KEY, REFRESH_TOKEN_ID_KEY, REFRESH_TOKEN_KEY,
-    SessionStorage,
+    LockFuture, MemoryStorage, REFRESH_TOKEN_EXPIRES_AT_KEY, REFRESH_TOKEN_ID_KEY,
+    REFRESH_TOKEN_KEY, SESSION_KEY, SessionStorage, StorageLock,
 };
 
-/// Not public API: for `nhost-yew`'s cross-tab messages, a [`Session`] as a JavaScript value in
-/// the shape its serde `Serialize` writes (so the message is the JSON it always was), without
-/// linking serde_json's printer and parser into the bundle.
+/// Not public API: a [`Session`] as a JavaScript value in the shape its serde `Serialize` writes,
+/// and back, without linking serde_json's printer and parser into the bundle (for the browser
+/// tests of the JSON mapping, and for handing a session to JavaScript).
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]
 pub mod __browser {

@@ -67,3 +67,33 @@ pub(crate) fn spawn(f: impl Future<Output = ()> + 'static) -> bool {
     wasm_bindgen_futures::spawn_local(f);
     true
 }
+
+/// A random number, for spreading the refresh times of clients that hold one session (not for
+/// secrets).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn random_u32() -> u32 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    // `RandomState` is seeded from the OS's randomness, once per process and then per instance.
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish() as u32
+}
+
+/// A random number, for spreading the refresh times of tabs that hold one session (not for
+/// secrets).
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn random_u32() -> u32 {
+    (js_sys::Math::random() * f64::from(u32::MAX)) as u32
+}
+
+/// Whether the device believes it is online (`navigator.onLine` in the browser; always on native).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn is_online() -> bool {
+    true
+}
+
+/// Whether the device believes it is online (`navigator.onLine` in the browser; always on native).
+#[cfg(target_arch = "wasm32")]
+pub(crate) fn is_online() -> bool {
+    web_sys::window().is_none_or(|w| w.navigator().on_line())
+}

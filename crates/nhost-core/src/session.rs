@@ -46,6 +46,10 @@ secret!(
 );
 
 /// A user as the auth server describes it.
+///
+/// Read leniently: only `id` is required; any other field that is missing, `null` or of an
+/// unexpected type takes its default. A `/token` answer is only read *after* the server rotated
+/// the refresh token, so refusing it over a field the client does not need would lose the session.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 #[non_exhaustive]
@@ -53,44 +57,62 @@ pub struct User {
     /// The user id (a UUID).
     pub id: String,
     /// When the user was created (RFC 3339).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub created_at: String,
     /// Display name (`Anonymous User` for anonymous users).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub display_name: String,
     /// Avatar URL (may be empty).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub avatar_url: String,
     /// Two-letter locale.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub locale: String,
     /// Email, absent for anonymous users.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub email: Option<String>,
     /// Phone number, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "lenient",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub phone_number: Option<String>,
     /// Whether the user signed in anonymously and has not been deanonymized.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub is_anonymous: bool,
     /// The default Hasura role.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub default_role: String,
     /// Every role the user may use.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub roles: Vec<String>,
     /// Free-form metadata (`null` when none).
     #[serde(default)]
     pub metadata: serde_json::Value,
     /// Whether the email is verified.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub email_verified: bool,
     /// Whether the phone number is verified.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub phone_number_verified: bool,
     /// Active MFA type, if any.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "lenient")]
     pub active_mfa_type: Option<String>,
+}
+
+/// Reads any JSON value, then `T` from it, or `T::default()` when it is not a `T`.
+pub(crate) fn lenient<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned + Default,
+{
+    let value = serde_json::Value::deserialize(deserializer)?;
+    Ok(serde_json::from_value(value).unwrap_or_default())
 }
 
 /// The Hasura claims of an access token, decoded (not verified: the client has no key, and
@@ -209,10 +231,22 @@ fn base64url_decode(input: &str) -> Option<Vec<u8>> {
 
 /// Seconds since the Unix epoch, now.
 pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
+    let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    #[cfg(test)]
+    let now = now.saturating_add_signed(test_clock::SKEW.with(std::cell::Cell::get));
+    now
+}
+
+/// Unit tests move this thread's wall clock (a user fixing their clock, a VM resuming).
+#[cfg(test)]
+pub(crate) mod test_clock {
+    thread_local! {
+        /// Seconds added to the wall clock on this thread.
+        pub(crate) static SKEW: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+    }
 }
 
 /// A signed-in session.
@@ -281,6 +315,19 @@ impl Session {
     /// Time left before the access token expires (zero when it has).
     pub fn expires_in(&self) -> Duration {
         Duration::from_secs(self.access_token_expires_at.saturating_sub(unix_now()))
+    }
+
+    /// This session as it should be handed to another client — the browser's, a handler's:
+    /// `access_token_expires_in` becomes the time left now. [`NhostClient::adopt_session`] and
+    /// [`NhostClientBuilder::initial_session`] count that from their own clock, so a receiver
+    /// whose clock is off by minutes still refreshes on time.
+    ///
+    /// [`NhostClient::adopt_session`]: crate::NhostClient::adopt_session
+    /// [`NhostClientBuilder::initial_session`]: crate::NhostClientBuilder::initial_session
+    pub fn handed_over(&self) -> Session {
+        let mut s = self.clone();
+        s.access_token_expires_in = self.expires_in().as_secs();
+        s
     }
 }
 

@@ -35,27 +35,37 @@ impl AuthState {
 /// Something that happened.
 #[derive(Debug, Clone)]
 pub(crate) enum AuthEvent {
-    /// A sign-in (anonymous, email…) or a start-up restore produced a session.
+    /// A sign-in (anonymous, email…) or a session handed over from elsewhere (the page the
+    /// server rendered): new to this store, so it is written.
     SignedIn(Session),
-    /// `previous` was exchanged for `session` — at `/token` by us, or by another tab/process.
+    /// A session this client found in the store, written there by another tab or process (or
+    /// by an earlier run): taken as it is, nothing written.
+    Adopted(Session),
+    /// `previous` was exchanged for `session` at `/token` by this client.
     Refreshed {
         previous: RefreshToken,
         session: Session,
     },
-    /// The user signed out, or the server rejected the refresh token for good.
+    /// The user signed out here.
     SignedOut,
-    /// Start-up gave up on the stored token after transient failures: signed out for now, but
-    /// the stored token is kept so a later start can still restore the session.
-    StartupGaveUp,
+    /// The server rejected this refresh token for good (after re-checking the store): the store
+    /// is cleared only if it still holds this token.
+    Rejected(RefreshToken),
+    /// Another tab or process ended the session (the store no longer holds it): nothing to write.
+    Forgotten,
+    /// Start-up found nothing to restore.
+    NothingStored,
 }
 
 /// What the caller must do after a transition.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Effect {
-    /// Write the session's refresh token (and expiry) to storage.
+    /// Write the session to storage.
     Persist(Session),
     /// Remove the stored session.
     ClearStorage,
+    /// Remove the stored session if it still holds this refresh token.
+    ClearStorageIf(RefreshToken),
     /// Tell subscribers.
     Emit(AuthChange),
 }
@@ -63,9 +73,9 @@ pub(crate) enum Effect {
 /// What subscribers hear.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AuthChange {
-    /// A new session (sign-in, or a session restored at start-up).
+    /// A new session (sign-in, a session restored at start-up, or one another tab signed in).
     SignedIn(Session),
-    /// The session's tokens were refreshed.
+    /// The session's tokens were refreshed (here or by another tab).
     TokenRefreshed(Session),
     /// No session any more (or none found at start-up).
     SignedOut,
@@ -75,14 +85,24 @@ pub enum AuthChange {
 pub(crate) fn next(state: &AuthState, event: AuthEvent) -> (AuthState, Vec<Effect>) {
     use AuthEvent as E;
     use AuthState as S;
+    let signed_in = |s: Session| {
+        let emit = Effect::Emit(AuthChange::SignedIn(s.clone()));
+        (S::SignedIn(s), emit)
+    };
     match (state, event) {
-        (_, E::SignedIn(s)) => (
+        (_, E::SignedIn(s)) => {
+            let (state, emit) = signed_in(s.clone());
+            (state, vec![Effect::Persist(s), emit])
+        }
+        // The same user's newer session is a refresh to listeners; anyone else's a sign-in.
+        (S::SignedIn(current), E::Adopted(s)) if current.user_id() == s.user_id() => (
             S::SignedIn(s.clone()),
-            vec![
-                Effect::Persist(s.clone()),
-                Effect::Emit(AuthChange::SignedIn(s)),
-            ],
+            vec![Effect::Emit(AuthChange::TokenRefreshed(s))],
         ),
+        (_, E::Adopted(s)) => {
+            let (state, emit) = signed_in(s);
+            (state, vec![emit])
+        }
         // Only a refresh of the session we hold counts: a late answer for a session that was
         // signed out or replaced meanwhile must not bring it back.
         (S::SignedIn(current), E::Refreshed { previous, session })
@@ -96,21 +116,31 @@ pub(crate) fn next(state: &AuthState, event: AuthEvent) -> (AuthState, Vec<Effec
                 ],
             )
         }
-        (S::Loading, E::Refreshed { session, .. }) => (
-            S::SignedIn(session.clone()),
-            vec![
-                Effect::Persist(session.clone()),
-                Effect::Emit(AuthChange::SignedIn(session)),
-            ],
-        ),
+        (S::Loading, E::Refreshed { session, .. }) => {
+            let (state, emit) = signed_in(session.clone());
+            (state, vec![Effect::Persist(session), emit])
+        }
         (state, E::Refreshed { .. }) => (state.clone(), vec![]),
         (S::SignedOut, E::SignedOut) => (S::SignedOut, vec![Effect::ClearStorage]),
         (_, E::SignedOut) => (
             S::SignedOut,
             vec![Effect::ClearStorage, Effect::Emit(AuthChange::SignedOut)],
         ),
-        (S::Loading, E::StartupGaveUp) => (S::SignedOut, vec![Effect::Emit(AuthChange::SignedOut)]),
-        (state, E::StartupGaveUp) => (state.clone(), vec![]),
+        (S::SignedOut, E::Rejected(token)) => {
+            (S::SignedOut, vec![Effect::ClearStorageIf(token)])
+        }
+        (_, E::Rejected(token)) => (
+            S::SignedOut,
+            vec![
+                Effect::ClearStorageIf(token),
+                Effect::Emit(AuthChange::SignedOut),
+            ],
+        ),
+        (S::SignedOut, E::Forgotten | E::NothingStored) => (S::SignedOut, vec![]),
+        (S::SignedIn(_), E::NothingStored) => (state.clone(), vec![]),
+        (_, E::Forgotten | E::NothingStored) => {
+            (S::SignedOut, vec![Effect::Emit(AuthChange::SignedOut)])
+        }
     }
 }
 
@@ -118,14 +148,6 @@ pub(crate) fn next(state: &AuthState, event: AuthEvent) -> (AuthState, Vec<Effec
 /// TTL made the reference clients refresh in a loop; half the TTL never does.
 pub fn refresh_margin(ttl: Duration) -> Duration {
     Duration::from_secs(300).min(ttl / 2)
-}
-
-/// When (Unix seconds) a session should be refreshed.
-pub(crate) fn refresh_due_at(session: &Session) -> u64 {
-    let margin = refresh_margin(Duration::from_secs(session.access_token_expires_in));
-    session
-        .access_token_expires_at
-        .saturating_sub(margin.as_secs())
 }
 
 /// Waits between retries of transient refresh failures: 5, 10, 20, 40, 80 seconds.
@@ -163,27 +185,42 @@ mod tests {
             previous: prev.refresh_token.clone(),
             session: s.clone(),
         };
+        let signed_in = |s: &Session| Effect::Emit(AuthChange::SignedIn(s.clone()));
+        let refreshed_emit = |s: &Session| Effect::Emit(AuthChange::TokenRefreshed(s.clone()));
+        let signed_out = || Effect::Emit(AuthChange::SignedOut);
+        let mut other_user = c.clone();
+        other_user.user = Some(serde_json::from_value(serde_json::json!({"id": "someone-else"})).expect("user"));
         #[rustfmt::skip]
         let table: Vec<(&str, AuthState, AuthEvent, AuthState, Vec<Effect>)> = vec![
             ("sign-in from signed out", AuthState::SignedOut, AuthEvent::SignedIn(a.clone()),
-                AuthState::SignedIn(a.clone()), vec![Effect::Persist(a.clone()), Effect::Emit(AuthChange::SignedIn(a.clone()))]),
-            ("start-up restore", AuthState::Loading, refreshed(&a, &b),
-                AuthState::SignedIn(b.clone()), vec![Effect::Persist(b.clone()), Effect::Emit(AuthChange::SignedIn(b.clone()))]),
+                AuthState::SignedIn(a.clone()), vec![Effect::Persist(a.clone()), signed_in(&a)]),
+            ("start-up restore by refresh", AuthState::Loading, refreshed(&a, &b),
+                AuthState::SignedIn(b.clone()), vec![Effect::Persist(b.clone()), signed_in(&b)]),
+            ("start-up restore from the store writes nothing", AuthState::Loading, AuthEvent::Adopted(a.clone()),
+                AuthState::SignedIn(a.clone()), vec![signed_in(&a)]),
             ("refresh of the held session", AuthState::SignedIn(a.clone()), refreshed(&a, &b),
-                AuthState::SignedIn(b.clone()), vec![Effect::Persist(b.clone()), Effect::Emit(AuthChange::TokenRefreshed(b.clone()))]),
+                AuthState::SignedIn(b.clone()), vec![Effect::Persist(b.clone()), refreshed_emit(&b)]),
+            ("another tab's refresh is adopted without writing", AuthState::SignedIn(a.clone()), AuthEvent::Adopted(b.clone()),
+                AuthState::SignedIn(b.clone()), vec![refreshed_emit(&b)]),
+            ("another user's session is a sign-in", AuthState::SignedIn(a.clone()), AuthEvent::Adopted(other_user.clone()),
+                AuthState::SignedIn(other_user.clone()), vec![signed_in(&other_user)]),
             ("late refresh of a replaced session is ignored", AuthState::SignedIn(c.clone()), refreshed(&a, &b),
                 AuthState::SignedIn(c.clone()), vec![]),
             ("late refresh after sign-out does not resurrect", AuthState::SignedOut, refreshed(&a, &b),
                 AuthState::SignedOut, vec![]),
             ("sign-out", AuthState::SignedIn(a.clone()), AuthEvent::SignedOut,
-                AuthState::SignedOut, vec![Effect::ClearStorage, Effect::Emit(AuthChange::SignedOut)]),
+                AuthState::SignedOut, vec![Effect::ClearStorage, signed_out()]),
             ("sign-out when signed out is quiet", AuthState::SignedOut, AuthEvent::SignedOut,
                 AuthState::SignedOut, vec![Effect::ClearStorage]),
-            ("start-up finds the token rejected", AuthState::Loading, AuthEvent::SignedOut,
-                AuthState::SignedOut, vec![Effect::ClearStorage, Effect::Emit(AuthChange::SignedOut)]),
-            ("start-up gives up offline, keeps storage", AuthState::Loading, AuthEvent::StartupGaveUp,
-                AuthState::SignedOut, vec![Effect::Emit(AuthChange::SignedOut)]),
-            ("a give-up after sign-in changes nothing", AuthState::SignedIn(a.clone()), AuthEvent::StartupGaveUp,
+            ("a rejection clears only its own token", AuthState::SignedIn(a.clone()), AuthEvent::Rejected(a.refresh_token.clone()),
+                AuthState::SignedOut, vec![Effect::ClearStorageIf(a.refresh_token.clone()), signed_out()]),
+            ("start-up finds the token rejected", AuthState::Loading, AuthEvent::Rejected(a.refresh_token.clone()),
+                AuthState::SignedOut, vec![Effect::ClearStorageIf(a.refresh_token.clone()), signed_out()]),
+            ("another tab signed out: nothing written", AuthState::SignedIn(a.clone()), AuthEvent::Forgotten,
+                AuthState::SignedOut, vec![signed_out()]),
+            ("nothing stored at start-up", AuthState::Loading, AuthEvent::NothingStored,
+                AuthState::SignedOut, vec![signed_out()]),
+            ("nothing stored changes no signed-in client", AuthState::SignedIn(a.clone()), AuthEvent::NothingStored,
                 AuthState::SignedIn(a.clone()), vec![]),
         ];
         for (name, state, event, want_state, want_effects) in table {
@@ -209,7 +246,5 @@ mod tests {
                 "ttl {ttl}"
             );
         }
-        let s = session("a");
-        assert_eq!(refresh_due_at(&s), 10_000 - 300);
     }
 }

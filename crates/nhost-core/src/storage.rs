@@ -1,20 +1,33 @@
-//! Where the refresh token survives a reload: a key-value store, like nhost-js's `clientStorage`.
+//! Where the session survives a reload, and how clients sharing it take turns changing it.
+//!
+//! The whole session is stored as one JSON value under `nhostSession` (the key of the current
+//! `@nhost/nhost-js`), so that a tab that finds a session another tab refreshed can use it without
+//! a request. The older nhost-js keys (`nhostRefreshToken`, …) are still read, so pages moving
+//! from either nhost-js version keep their users signed in.
 
+use std::any::Any;
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::platform::MaybeSendSync;
-use crate::session::{RefreshToken, Session};
+use serde_json::Value;
 
-/// nhost-js's key for the refresh token.
+use crate::platform::{MaybeSend, MaybeSendSync};
+use crate::session::{AccessToken, RefreshToken, Session, User, decode_access_token};
+
+/// The key of the whole session (JSON), as the current `@nhost/nhost-js` names it.
+pub const SESSION_KEY: &str = "nhostSession";
+/// The older nhost-js key of the refresh token (read, never written).
 pub const REFRESH_TOKEN_KEY: &str = "nhostRefreshToken";
-/// nhost-js's key for the refresh token's id.
+/// The older nhost-js key of the refresh token's id (read, never written).
 pub const REFRESH_TOKEN_ID_KEY: &str = "nhostRefreshTokenId";
-/// nhost-js's key for the **access** token's expiry, as an ISO 8601 string (the name is historical).
+/// The older nhost-js key of the **access** token's expiry, an ISO 8601 string (removed when a
+/// session is written).
 pub const REFRESH_TOKEN_EXPIRES_AT_KEY: &str = "nhostRefreshTokenExpiresAt";
 
-/// A string key-value store for the session, with the same keys nhost-js uses, so a page that
-/// moves from nhost-js to this crate keeps its users signed in.
+/// A string key-value store for the session, shared by every client that should hold the same
+/// session (the tabs of one origin share `localStorage`).
 ///
 /// Implementations must not fail loudly: a store that cannot write (a full or disabled
 /// `localStorage`) simply does not persist.
@@ -25,12 +38,64 @@ pub trait SessionStorage: MaybeSendSync {
     fn set(&self, key: &str, value: &str);
     /// Deletes a value.
     fn remove(&self, key: &str);
+    /// Waits until the caller alone may change the stored session, among every client sharing
+    /// this store, and holds that right until the returned [`StorageLock`] is dropped.
+    ///
+    /// Clients take it around every refresh, sign-in and sign-out, and re-read the store inside
+    /// it: that is what keeps two tabs from sending one refresh token twice. The default takes no
+    /// lock (a store only one client uses needs none); clients stay safe without it, only less
+    /// economical (a lost race is recovered by re-reading the store, see the crate README).
+    fn lock(&self) -> LockFuture {
+        Box::pin(std::future::ready(StorageLock::none()))
+    }
 }
 
-/// Keeps the session in memory: gone with the process. The default on native.
+/// What [`SessionStorage::lock`] returns.
+#[cfg(not(target_arch = "wasm32"))]
+pub type LockFuture = Pin<Box<dyn Future<Output = StorageLock> + Send>>;
+/// What [`SessionStorage::lock`] returns.
+#[cfg(target_arch = "wasm32")]
+pub type LockFuture = Pin<Box<dyn Future<Output = StorageLock>>>;
+
+#[cfg(not(target_arch = "wasm32"))]
+type Guard = Box<dyn Any + Send>;
+#[cfg(target_arch = "wasm32")]
+type Guard = Box<dyn Any>;
+
+/// Holds a [`SessionStorage::lock`]; dropping it releases the lock.
+#[must_use = "the lock is released when this is dropped"]
+pub struct StorageLock(Option<Guard>);
+
+impl StorageLock {
+    /// A lock that holds nothing (stores that need no lock).
+    pub fn none() -> Self {
+        StorageLock(None)
+    }
+    /// A lock released when `guard` is dropped.
+    pub fn new(guard: impl Any + MaybeSend) -> Self {
+        StorageLock(Some(Box::new(guard)))
+    }
+    /// Whether a lock is really held.
+    pub fn is_held(&self) -> bool {
+        self.0.is_some()
+    }
+}
+
+impl std::fmt::Debug for StorageLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageLock")
+            .field("held", &self.is_held())
+            .finish()
+    }
+}
+
+/// Keeps the session in memory: gone with the process. The default on native. Clients built
+/// with one shared `MemoryStorage` (see [`crate::NhostClientBuilder::shared_storage`]) behave
+/// like the tabs of one browser: they take turns through its lock.
 #[derive(Debug, Default)]
 pub struct MemoryStorage {
     values: Mutex<HashMap<String, String>>,
+    lock: Arc<futures_util::lock::Mutex<()>>,
 }
 
 impl SessionStorage for MemoryStorage {
@@ -53,10 +118,15 @@ impl SessionStorage for MemoryStorage {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(key);
     }
+    fn lock(&self) -> LockFuture {
+        let lock = self.lock.clone();
+        Box::pin(async move { StorageLock::new(lock.lock_owned().await) })
+    }
 }
 
-/// The browser's `localStorage` (the default on wasm32). Outside a browser window, or when
-/// storage is disabled, it stores nothing.
+/// The browser's `localStorage` (the default on wasm32), locked with the Web Locks API
+/// (`navigator.locks`) where the browser has it. Outside a browser window, or when storage is
+/// disabled, it stores nothing.
 #[cfg(target_arch = "wasm32")]
 #[derive(Debug, Default, Clone, Copy)]
 pub struct LocalStorage;
@@ -83,20 +153,38 @@ impl SessionStorage for LocalStorage {
             let _ = s.remove_item(key);
         }
     }
+    fn lock(&self) -> LockFuture {
+        crate::web_lock::request(WEB_LOCK_NAME)
+    }
 }
 
-/// Writes a session under the nhost-js keys.
+/// The Web Lock every client of an origin takes around changing the stored session.
+#[cfg(target_arch = "wasm32")]
+pub const WEB_LOCK_NAME: &str = "nhost-rs:session";
+
+/// What a store holds.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Stored {
+    /// A whole session (`nhostSession`).
+    Session(Session),
+    /// Only a refresh token (the older nhost-js keys, or a session value that cannot be read
+    /// but still carries its refresh token).
+    Token(RefreshToken),
+}
+
+impl Stored {
+    pub(crate) fn refresh_token(&self) -> &RefreshToken {
+        match self {
+            Stored::Session(s) => &s.refresh_token,
+            Stored::Token(t) => t,
+        }
+    }
+}
+
+/// Writes a session: one JSON value under [`SESSION_KEY`]; the older keys are removed so no
+/// stale token lingers under them.
 pub(crate) fn persist(storage: &dyn SessionStorage, session: &Session) {
-    storage.set(REFRESH_TOKEN_KEY, session.refresh_token.expose());
-    storage.set(REFRESH_TOKEN_ID_KEY, &session.refresh_token_id);
-    storage.set(
-        REFRESH_TOKEN_EXPIRES_AT_KEY,
-        &iso8601(session.access_token_expires_at),
-    );
-}
-
-/// Removes the stored session.
-pub(crate) fn clear(storage: &dyn SessionStorage) {
+    storage.set(SESSION_KEY, &encode_session(session));
     for key in [
         REFRESH_TOKEN_KEY,
         REFRESH_TOKEN_ID_KEY,
@@ -106,51 +194,130 @@ pub(crate) fn clear(storage: &dyn SessionStorage) {
     }
 }
 
-/// The stored refresh token, if any.
-pub(crate) fn stored_refresh_token(storage: &dyn SessionStorage) -> Option<RefreshToken> {
-    storage
-        .get(REFRESH_TOKEN_KEY)
-        .filter(|t| !t.trim().is_empty())
-        .map(RefreshToken::new)
+/// Removes the stored session.
+pub(crate) fn clear(storage: &dyn SessionStorage) {
+    for key in [
+        SESSION_KEY,
+        REFRESH_TOKEN_KEY,
+        REFRESH_TOKEN_ID_KEY,
+        REFRESH_TOKEN_EXPIRES_AT_KEY,
+    ] {
+        storage.remove(key);
+    }
 }
 
-/// Unix seconds as `YYYY-MM-DDTHH:MM:SS.000Z`, the format JavaScript's `Date.toISOString` writes.
-pub(crate) fn iso8601(unix: u64) -> String {
-    let days = (unix / 86_400) as i64;
-    let secs = unix % 86_400;
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.000Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
+/// What the store holds, read leniently: a session under [`SESSION_KEY`] (ours, or the current
+/// nhost-js's), else a refresh token under the older key. Tokens are cleaned of what other code
+/// may have wrapped them in (whitespace, JSON quotes).
+pub(crate) fn load(storage: &dyn SessionStorage, namespace: &str, now: u64) -> Option<Stored> {
+    if let Some(text) = storage.get(SESSION_KEY) {
+        let value = parse(&text);
+        if let Some(session) = value
+            .as_ref()
+            .and_then(|v| session_from_value(v, namespace, now))
+        {
+            return Some(Stored::Session(session));
+        }
+        // A value we cannot read as a session may still carry the one thing that matters.
+        if let Some(token) = value
+            .as_ref()
+            .and_then(|v| v.get("refreshToken"))
+            .and_then(Value::as_str)
+            .and_then(clean_token)
+        {
+            return Some(Stored::Token(token));
+        }
+    }
+    storage
+        .get(REFRESH_TOKEN_KEY)
+        .as_deref()
+        .and_then(clean_token)
+        .map(Stored::Token)
+}
+
+/// A stored refresh token without what careless code wraps around it: surrounding whitespace and
+/// JSON quotes (`"\"…\""`, what `JSON.stringify` of a string writes). `None` when nothing usable
+/// is left.
+pub(crate) fn clean_token(raw: &str) -> Option<RefreshToken> {
+    let mut token = raw.trim();
+    while token.len() >= 2 && token.starts_with('"') && token.ends_with('"') {
+        token = token[1..token.len() - 1].trim();
+    }
+    let usable = !token.is_empty()
+        && token.len() <= 512
+        && !token
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '"');
+    usable.then(|| RefreshToken::new(token))
+}
+
+/// A session as we write it (`accessTokenExpiresAt` on this client's clock) or as the current
+/// nhost-js writes it (no `accessTokenExpiresAt`: the token's `exp` is used). Only the two tokens
+/// are required; a user that cannot be read is left out rather than losing the session.
+fn session_from_value(v: &Value, namespace: &str, now: u64) -> Option<Session> {
+    let access_token = v.get("accessToken")?.as_str()?.to_owned();
+    let refresh_token = clean_token(v.get("refreshToken")?.as_str()?)?;
+    let decoded = decode_access_token(&access_token, namespace);
+    let expires_in = v.get("accessTokenExpiresIn").and_then(Value::as_u64);
+    let expires_at = v
+        .get("accessTokenExpiresAt")
+        .and_then(Value::as_u64)
+        .or_else(|| {
+            v.get("decodedToken")
+                .and_then(|d| d.get("exp"))
+                .and_then(Value::as_u64)
+        })
+        .or_else(|| decoded.as_ref().and_then(|d| d.exp))
+        // Nothing says when it expires: treat it as expired, so it is refreshed first.
+        .unwrap_or(now);
+    Some(Session {
+        access_token: AccessToken::new(access_token),
+        access_token_expires_in: expires_in.unwrap_or_else(|| expires_at.saturating_sub(now)),
+        access_token_expires_at: expires_at,
+        refresh_token,
+        refresh_token_id: v
+            .get("refreshTokenId")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        user: v.get("user").and_then(user_from_value),
+        claims: decoded.map(|d| d.claims),
+    })
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn user_from_value(v: &Value) -> Option<User> {
+    serde_json::from_value(v.clone()).ok()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn user_from_value(v: &Value) -> Option<User> {
+    crate::json::FromJson::from_json(v).ok()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn parse(text: &str) -> Option<Value> {
+    serde_json::from_str(text).ok()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn parse(text: &str) -> Option<Value> {
+    crate::js::parse(text).ok()
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn encode_session(session: &Session) -> String {
+    serde_json::to_string(session).unwrap_or_default()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn encode_session(session: &Session) -> String {
+    crate::js::stringify(&crate::json::ToJson::to_json(session))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn iso_dates() {
-        for (unix, iso) in [
-            (0, "1970-01-01T00:00:00.000Z"),
-            (951_782_400, "2000-02-29T00:00:00.000Z"),
-            (1_795_797_543, "2026-11-27T16:39:03.000Z"),
-            (4_102_444_799, "2099-12-31T23:59:59.000Z"),
-        ] {
-            assert_eq!(iso8601(unix), iso);
-        }
-    }
 
     #[test]
     fn memory_storage_round_trips() {

@@ -219,7 +219,7 @@ async fn auto_refresh_keeps_a_short_lived_session_alive() {
 }
 
 #[tokio::test]
-async fn a_stored_refresh_token_is_exchanged_for_a_session_on_start() {
+async fn the_whole_session_is_stored_and_restored_on_start() {
     let emu = emulator(|_| {}).await;
     let storage: Arc<dyn SessionStorage> = Arc::new(MemoryStorage::default());
     let first = NhostClient::builder()
@@ -231,15 +231,12 @@ async fn a_stored_refresh_token_is_exchanged_for_a_session_on_start() {
         .sign_in_anonymous(Default::default())
         .await
         .expect("signed in");
-    assert_eq!(
-        storage.get("nhostRefreshToken").as_deref(),
-        Some(session.refresh_token.expose())
-    );
-    assert!(
-        storage
-            .get("nhostRefreshTokenExpiresAt")
-            .is_some_and(|v| v.ends_with('Z'))
-    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&storage.get(nhost_core::SESSION_KEY).expect("stored"))
+            .expect("JSON");
+    assert_eq!(stored["refreshToken"], session.refresh_token.expose());
+    assert_eq!(stored["accessToken"], session.access_token.expose());
+    assert_eq!(stored["user"]["id"], session.user_id().expect("id"));
     drop(first);
 
     let restarted = NhostClient::builder()
@@ -248,14 +245,66 @@ async fn a_stored_refresh_token_is_exchanged_for_a_session_on_start() {
         .build()
         .expect("client");
     assert_eq!(restarted.auth_state(), AuthState::Loading);
+    assert_eq!(restarted.initialize().await, AuthState::SignedIn(session));
+}
+
+#[tokio::test]
+async fn a_refresh_token_under_the_older_nhost_js_key_is_exchanged_on_start() {
+    let emu = emulator(|_| {}).await;
+    let session = client(&emu)
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
+    let storage: Arc<dyn SessionStorage> = Arc::new(MemoryStorage::default());
+    storage.set("nhostRefreshToken", session.refresh_token.expose());
+    storage.set("nhostRefreshTokenId", &session.refresh_token_id);
+    storage.set("nhostRefreshTokenExpiresAt", "2026-11-27T16:39:03.000Z");
+    let restarted = NhostClient::builder()
+        .auth_url(emu.url())
+        .shared_storage(storage.clone())
+        .build()
+        .expect("client");
     let state = restarted.initialize().await;
     let restored = state.session().expect("restored");
     assert_eq!(restored.user_id(), session.user_id());
-    assert_eq!(
-        storage.get("nhostRefreshToken").as_deref(),
-        Some(restored.refresh_token.expose()),
-        "rotated token stored"
-    );
+    let stored: serde_json::Value =
+        serde_json::from_str(&storage.get(nhost_core::SESSION_KEY).expect("stored"))
+            .expect("JSON");
+    assert_eq!(stored["refreshToken"], restored.refresh_token.expose(), "rotated token stored");
+    assert_eq!(storage.get("nhostRefreshToken"), None, "the older keys are gone");
+}
+
+/// The current `@nhost/nhost-js` keeps one JSON value under `nhostSession` (with `decodedToken`,
+/// no `accessTokenExpiresAt`): moving from it keeps the user signed in, without a request while
+/// the token is fresh.
+#[tokio::test]
+async fn a_session_stored_by_the_current_nhost_js_is_restored() {
+    let emu = emulator(|_| {}).await;
+    let session = client(&emu)
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
+    let exp = nhost_core::Session::clone(&session).access_token_expires_at;
+    let blob = serde_json::json!({
+        "accessToken": session.access_token.expose(),
+        "accessTokenExpiresIn": 900,
+        "refreshToken": session.refresh_token.expose(),
+        "refreshTokenId": session.refresh_token_id,
+        "user": {"id": session.user_id(), "isAnonymous": true, "displayName": null},
+        "decodedToken": {"exp": exp, "sub": session.user_id()}
+    });
+    let storage: Arc<dyn SessionStorage> = Arc::new(MemoryStorage::default());
+    storage.set(nhost_core::SESSION_KEY, &blob.to_string());
+    let before = emu.stats().token_requests;
+    let restarted = NhostClient::builder()
+        .auth_url(emu.url())
+        .shared_storage(storage.clone())
+        .build()
+        .expect("client");
+    let state = restarted.initialize().await;
+    assert_eq!(state.session().and_then(|s| s.user_id()), session.user_id());
+    assert_eq!(emu.stats().token_requests, before, "fresh: no request");
+    restarted.refresh_session().await.expect("and the token is live");
 }
 
 #[tokio::test]
@@ -266,6 +315,7 @@ async fn a_rejected_stored_token_signs_out_and_clears_storage() {
     let client = NhostClient::builder()
         .auth_url(emu.url())
         .shared_storage(storage.clone())
+        .rotation_grace(Duration::from_millis(200))
         .build()
         .expect("client");
     assert_eq!(client.initialize().await, AuthState::SignedOut);

@@ -1,18 +1,19 @@
-//! Cross-tab sync over `BroadcastChannel`: a sign-in, refresh or sign-out in one tab reaches the
-//! other tabs of the origin, which adopt the new session without a `/token` call of their own —
-//! so no tab ever refreshes with a token another tab has rotated away.
+//! Cross-tab sync over `BroadcastChannel`: when one tab's session changes (sign-in, refresh,
+//! sign-out), it tells the other tabs of the origin, which re-read the stored session
+//! ([`NhostClient::sync_from_storage`]) — no `/token` call of their own, and no token in the
+//! message: the store, written inside the Web Lock that serialises refreshes, is the one truth.
 
 use std::cell::Cell;
 use std::rc::Rc;
 
-use js_sys::{JSON, Object, Reflect};
-use nhost_core::{__browser, AuthChange, NhostClient, Subscription};
+use nhost_core::{NhostClient, Subscription};
 use wasm_bindgen::JsCast as _;
-use wasm_bindgen::JsValue;
 use wasm_bindgen::prelude::Closure;
 use web_sys::{BroadcastChannel, MessageEvent};
 
 const CHANNEL: &str = "nhost-rs-auth";
+/// The one message: "the stored session changed, look".
+const CHANGED: &str = "changed";
 
 /// Live while the provider is mounted; dropping it closes the channel.
 pub(crate) struct TabSync {
@@ -22,60 +23,31 @@ pub(crate) struct TabSync {
 }
 
 impl TabSync {
-    /// `None` where the browser has no `BroadcastChannel`: tabs then meet in `localStorage` only.
+    /// `None` where the browser has no `BroadcastChannel`: tabs then meet in `localStorage` only
+    /// (each finds the others' refreshes there when its own session becomes due).
     pub(crate) fn start(client: &NhostClient) -> Option<TabSync> {
         let channel = BroadcastChannel::new(CHANNEL).ok()?;
-        // Set while applying a message from another tab, so that applying it is not broadcast back.
+        // Set while following another tab, so that following it is not announced back.
         let applying = Rc::new(Cell::new(false));
 
         let on_message = {
             let client = client.clone();
             let applying = applying.clone();
             Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
-                let Some(message) = event.data().as_string().and_then(|t| JSON::parse(&t).ok())
-                else {
-                    return;
-                };
-                let field = |key: &str| Reflect::get(&message, &key.into()).ok();
-                applying.set(true);
-                match field("type").and_then(|t| t.as_string()).as_deref() {
-                    Some("session") => {
-                        let current = client.session().map(|s| s.refresh_token);
-                        if let Some(session) =
-                            field("session").and_then(|s| __browser::session_from_js(&s))
-                            && current.as_ref() != Some(&session.refresh_token)
-                        {
-                            client.adopt_session(session);
-                        }
-                    }
-                    Some("signed-out") if client.is_authenticated() => client.forget_session(),
-                    _ => {}
+                if event.data().as_string().as_deref() == Some(CHANGED) {
+                    applying.set(true);
+                    client.sync_from_storage();
+                    applying.set(false);
                 }
-                applying.set(false);
             })
         };
         channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
 
         let subscription = {
             let channel = channel.clone();
-            client.on_auth_state_changed(move |change| {
-                if applying.get() {
-                    return;
-                }
-                // `{"type": "session", "session": …}` or `{"type": "signed-out"}`, as JSON text.
-                let message = Object::new();
-                let set = |key: &str, value: JsValue| {
-                    let _ = Reflect::set(&message, &key.into(), &value);
-                };
-                match change {
-                    AuthChange::SignedIn(s) | AuthChange::TokenRefreshed(s) => {
-                        set("type", "session".into());
-                        set("session", __browser::session_to_js(s));
-                    }
-                    AuthChange::SignedOut => set("type", "signed-out".into()),
-                }
-                if let Ok(text) = JSON::stringify(&message) {
-                    let _ = channel.post_message(&text);
+            client.on_auth_state_changed(move |_change| {
+                if !applying.get() {
+                    let _ = channel.post_message(&CHANGED.into());
                 }
             })
         };

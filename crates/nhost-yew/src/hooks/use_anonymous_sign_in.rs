@@ -11,7 +11,8 @@ pub struct UseAnonymousSignInHandle {
     pub sign_in_anonymous: Callback<()>,
     /// `true` while the sign-in runs.
     pub is_loading: bool,
-    /// `true` once signed in; `false` if an error occurred.
+    /// `true` once *this* sign-in succeeded (and its session is still held); `false` before, on
+    /// error, and for a session restored at start-up or signed in by another tab.
     pub is_success: bool,
     /// `true` when the last sign-in failed.
     pub is_error: bool,
@@ -70,7 +71,9 @@ pub fn use_anonymous_sign_in_with(options: SignInAnonymousOptions) -> UseAnonymo
     UseAnonymousSignInHandle {
         sign_in_anonymous,
         is_loading: status.is_loading,
-        is_success: auth.is_authenticated && !status.is_loading && error.is_none(),
+        // The outcome of *this* sign-in (and the session it made still held): a session
+        // restored at start-up or signed in by another tab is not a success of this button.
+        is_success: auth.is_authenticated && status.succeeded().is_some(),
         is_error: error.is_some(),
         error,
     }
