@@ -119,7 +119,19 @@ pub struct Config {
     /// Where users live (`DATABASE_URL`).
     pub database: Database,
     /// Serve the emulator-only `/_emulator/*` routes (mailbox, reset, stats) (`AUTH_EMULATOR_ENDPOINTS`, default true).
+    /// They are served on a loopback address only, unless
+    /// [`emulator_endpoints_beyond_loopback`](Config::emulator_endpoints_beyond_loopback).
     pub emulator_endpoints: bool,
+    /// Serve `/_emulator/*` even when bound beyond loopback (`AUTH_EMULATOR_ENDPOINTS_BEYOND_LOOPBACK`,
+    /// default false): anyone who reaches the port can then read every magic link and reset the
+    /// data. The emulator logs a warning when this is on.
+    pub emulator_endpoints_beyond_loopback: bool,
+    /// More host names this server answers to (`AUTH_EMULATOR_ALLOWED_HOSTS`, comma-separated):
+    /// `name` for one name, `.example.test` for a name and its subdomains. Requests whose `Host`
+    /// is not `localhost`, `*.localhost`, an IP address, the host of
+    /// [`server_url`](Config::server_url) or one of these are refused with 403 (a DNS rebinding
+    /// defence, as in Vite and webpack-dev-server).
+    pub allowed_hosts: Vec<String>,
     /// bcrypt cost for new password hashes (`AUTH_BCRYPT_COST`, default 10 like the real server).
     pub bcrypt_cost: u32,
     /// Largest accepted request body, in bytes (`AUTH_MAX_BODY_BYTES`, default 64 KiB).
@@ -152,6 +164,8 @@ impl Default for Config {
             rate_limits: RateLimits::default(),
             database: Database::SqliteMemory,
             emulator_endpoints: true,
+            emulator_endpoints_beyond_loopback: false,
+            allowed_hosts: Vec::new(),
             bcrypt_cost: 10,
             max_body_bytes: 64 * 1024,
         }
@@ -186,6 +200,14 @@ impl Config {
     /// `nhost-auth-emulator.sqlite`).
     pub fn from_env() -> Result<Self, ConfigError> {
         Args::try_parse_from(["nhost-auth-emulator"])?.into_config()
+    }
+
+    /// Checks what the fields' types cannot: today, that `client_url` and every
+    /// `allowed_redirect_urls` entry is an absolute `http(s)` URL with a host (an empty or
+    /// relative one would let `redirectTo` point anywhere). [`Emulator::start`](crate::Emulator::start)
+    /// runs this too.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        crate::redirect::RedirectPolicy::new(self).map(drop)
     }
 
     /// The prefix, normalised to `""` or `/something` without a trailing slash.
@@ -313,9 +335,16 @@ pub struct Args {
         hide_env_values = true
     )]
     pub database_url: String,
-    /// Serve the emulator-only /_emulator/* routes (mailbox, reset, stats).
+    /// Serve the emulator-only /_emulator/* routes (mailbox, reset, stats); on a loopback bind only.
     #[arg(long, env = "AUTH_EMULATOR_ENDPOINTS", default_value_t = true, action = clap::ArgAction::Set)]
     pub emulator_endpoints: bool,
+    /// Serve /_emulator/* beyond loopback too: anyone who reaches the port can read every magic link.
+    #[arg(long, env = "AUTH_EMULATOR_ENDPOINTS_BEYOND_LOOPBACK", default_value_t = false, action = clap::ArgAction::Set)]
+    pub emulator_endpoints_beyond_loopback: bool,
+    /// More host names to answer to (comma-separated; `.example.test` for a domain and its
+    /// subdomains). Always answered: localhost, *.localhost, IP addresses, AUTH_SERVER_URL's host.
+    #[arg(long, env = "AUTH_EMULATOR_ALLOWED_HOSTS", value_delimiter = ',')]
+    pub allowed_hosts: Vec<String>,
     /// bcrypt cost of new password hashes.
     #[arg(long, env = "AUTH_BCRYPT_COST", default_value_t = 10)]
     pub bcrypt_cost: u32,
@@ -381,7 +410,7 @@ impl Args {
                 .filter(|s| !s.is_empty())
                 .collect()
         };
-        Ok(Config {
+        let config = Config {
             host: self.host,
             port: self.port,
             api_prefix: self.api_prefix,
@@ -404,9 +433,13 @@ impl Args {
             rate_limits,
             database: Database::parse(&self.database_url),
             emulator_endpoints: self.emulator_endpoints,
+            emulator_endpoints_beyond_loopback: self.emulator_endpoints_beyond_loopback,
+            allowed_hosts: trimmed(self.allowed_hosts),
             bcrypt_cost: self.bcrypt_cost,
             max_body_bytes: self.max_body_bytes,
-        })
+        };
+        config.validate()?;
+        Ok(config)
     }
 }
 
@@ -481,6 +514,18 @@ mod tests {
         assert_eq!(c.refresh_token_expires_in, Duration::from_secs(2_592_000));
         assert_eq!(c.user_default_allowed_roles, ["me", "user"]);
         assert!(!c.rate_limits.enabled);
+        assert!(c.emulator_endpoints && !c.emulator_endpoints_beyond_loopback);
+        assert!(c.allowed_hosts.is_empty());
+    }
+
+    #[test]
+    fn an_empty_client_url_is_refused() {
+        let err = Args::try_parse_from(["x", "--client-url", ""])
+            .expect("flags parse")
+            .into_config()
+            .expect_err("refused")
+            .to_string();
+        assert!(err.starts_with("AUTH_CLIENT_URL"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::config::DEV_JWT_KEY;
+
 /// The default claims namespace, as Hasura expects it.
 pub const DEFAULT_CLAIMS_NAMESPACE: &str = "https://hasura.io/jwt/claims";
 
@@ -22,6 +24,8 @@ pub struct JwtSecret {
     issuer: String,
     namespace: String,
     kid: Option<String>,
+    /// Signs with [`DEV_JWT_KEY`], which is public.
+    development_key: bool,
 }
 
 impl fmt::Debug for JwtSecret {
@@ -80,6 +84,7 @@ impl JwtSecret {
             issuer: "hasura-auth".into(),
             namespace: DEFAULT_CLAIMS_NAMESPACE.into(),
             kid: None,
+            development_key: key == DEV_JWT_KEY,
         }
     }
 
@@ -97,6 +102,7 @@ impl JwtSecret {
             "RS512" => Algorithm::RS512,
             other => return Err(JwtSecretError::Algorithm(other.to_owned())),
         };
+        let development_key = s.alg.starts_with("HS") && s.key == DEV_JWT_KEY;
         let (encoding, decoding, jwk) = if s.alg.starts_with("HS") {
             if s.key.len() < 32 {
                 return Err(JwtSecretError::ShortKey);
@@ -132,7 +138,14 @@ impl JwtSecret {
                 .claims_namespace
                 .unwrap_or_else(|| DEFAULT_CLAIMS_NAMESPACE.into()),
             kid: s.kid,
+            development_key,
         })
+    }
+
+    /// Whether tokens are signed with the public [`DEV_JWT_KEY`] (the default, or given
+    /// explicitly): anyone can forge them, which is fine on loopback only.
+    pub fn is_development_key(&self) -> bool {
+        self.development_key
     }
 
     /// The JWKS document served at `/.well-known/jwks.json`.
@@ -207,6 +220,28 @@ mod tests {
     use super::*;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    /// Issue 16, item 1: the public-key warning keyed on the issuer, so it fired for every
+    /// custom key with the default issuer and not for the public key with another issuer.
+    #[test]
+    fn the_development_key_is_recognised_by_the_key_itself() {
+        assert!(JwtSecret::hs256(DEV_JWT_KEY).is_development_key());
+        assert!(!JwtSecret::hs256(KEY).is_development_key());
+        let explicit = format!(r#"{{"type":"HS256","key":"{DEV_JWT_KEY}","issuer":"me"}}"#);
+        assert!(
+            JwtSecret::from_json(&explicit)
+                .expect("valid")
+                .is_development_key()
+        );
+        let custom = format!(r#"{{"type":"HS256","key":"{KEY}"}}"#);
+        let custom = JwtSecret::from_json(&custom).expect("valid");
+        assert!(!custom.is_development_key());
+        assert_eq!(
+            custom.issuer(),
+            "hasura-auth",
+            "same issuer as the default key"
+        );
+    }
 
     #[test]
     fn claims_have_the_hasura_shape() {

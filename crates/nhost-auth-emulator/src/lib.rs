@@ -29,9 +29,11 @@
 mod config;
 mod error;
 mod extract;
+mod guards;
 mod jwt;
 mod mailbox;
 mod rate_limit;
+mod redirect;
 mod routes;
 mod state;
 mod store;
@@ -48,7 +50,7 @@ use uuid::Uuid;
 
 pub use config::{Args, Config, ConfigError, DEV_JWT_KEY, Database, RateLimits};
 pub use jwt::{DEFAULT_CLAIMS_NAMESPACE, JwtSecret, JwtSecretError};
-pub use mailbox::{Email, Mailbox};
+pub use mailbox::{Email, MAILBOX_MAX_BYTES, MAILBOX_MAX_EMAILS, Mailbox};
 pub use state::{Stats, StatsSnapshot};
 pub use tokens::hash_refresh_token;
 
@@ -73,6 +75,9 @@ pub enum StartError {
     /// The database schema could not be migrated.
     #[error("cannot migrate the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A setting is unusable (see [`Config::validate`]).
+    #[error("{0}")]
+    Config(#[from] ConfigError),
 }
 
 /// A running emulator. Dropping it stops the server; [`Emulator::shutdown`] also waits for it.
@@ -109,6 +114,7 @@ impl Emulator {
             addr: SocketAddr::new(config.host, config.port),
             source,
         })?;
+        let redirects = redirect::RedirectPolicy::new(&config)?;
         let store = Store::connect(&config.database).await?;
         let prefix = config.normalized_prefix();
         // An unspecified bind address (0.0.0.0) is not something to put in a URL.
@@ -122,7 +128,29 @@ impl Emulator {
             .clone()
             .map(|u| u.trim_end_matches('/').to_owned())
             .unwrap_or_else(|| url.clone());
+        // Email links point at the server URL, so its host is one of ours.
+        let server_host = url::Url::parse(&server_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned));
+        let allowed_hosts = guards::AllowedHosts::new(
+            config
+                .allowed_hosts
+                .iter()
+                .map(String::as_str)
+                .chain(server_host.as_deref()),
+        );
+        for warning in startup_warnings(&config, addr) {
+            tracing::warn!("{warning}");
+        }
+        if config.jwt_secret.is_development_key() && is_loopback(addr) {
+            tracing::info!(
+                "signing access tokens with the public development key (DEV_JWT_KEY): fine on \
+                 loopback; set HASURA_GRAPHQL_JWT_SECRET for anything else"
+            );
+        }
         let state = AppState {
+            serve_emulator_routes: config.emulator_endpoints
+                && (is_loopback(addr) || config.emulator_endpoints_beyond_loopback),
             config: Arc::new(config),
             store: Arc::new(store),
             mailbox: Mailbox::default(),
@@ -130,6 +158,9 @@ impl Emulator {
             rate_limiter: Arc::default(),
             prefix,
             server_url,
+            redirects: Arc::new(redirects),
+            allowed_hosts: Arc::new(allowed_hosts),
+            dummy_password_hash: Arc::default(),
         };
         let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let (tx, rx) = oneshot::channel::<()>();
@@ -213,10 +244,84 @@ impl Emulator {
     }
 }
 
+/// Whether only this machine can reach `addr` (IPv4-mapped IPv6 loopback included).
+fn is_loopback(addr: SocketAddr) -> bool {
+    addr.ip().to_canonical().is_loopback()
+}
+
+/// What the emulator warns about at start-up, bound to `addr` with `config`: the public signing
+/// key or the emulator-only routes reachable beyond this machine.
+fn startup_warnings(config: &Config, addr: SocketAddr) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if is_loopback(addr) {
+        return warnings;
+    }
+    if config.jwt_secret.is_development_key() {
+        warnings.push(format!(
+            "listening on {addr}, beyond loopback, and signing with the public development key \
+             (DEV_JWT_KEY): anyone can forge access tokens; set HASURA_GRAPHQL_JWT_SECRET"
+        ));
+    }
+    if config.emulator_endpoints && config.emulator_endpoints_beyond_loopback {
+        warnings.push(format!(
+            "SERVING /_emulator/* BEYOND LOOPBACK on {addr} (AUTH_EMULATOR_ENDPOINTS_BEYOND_LOOPBACK): \
+             anyone who reaches this port can read every magic link and verification ticket, \
+             and reset or disable every user"
+        ));
+    } else if config.emulator_endpoints {
+        warnings.push(format!(
+            "not serving /_emulator/* (mailbox, reset, stats) on {addr}, which is beyond loopback; \
+             bind 127.0.0.1, or set AUTH_EMULATOR_ENDPOINTS_BEYOND_LOOPBACK=true to force it"
+        ));
+    }
+    warnings
+}
+
 impl Drop for Emulator {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn warnings(host: &str, tweak: impl FnOnce(&mut Config)) -> Vec<String> {
+        let mut config = Config::default();
+        tweak(&mut config);
+        let addr = SocketAddr::new(host.parse().expect("an address"), 4000);
+        startup_warnings(&config, addr)
+    }
+
+    #[test]
+    fn the_public_key_warning_fires_exactly_when_it_is_used_beyond_loopback() {
+        let custom = JwtSecret::hs256("0123456789abcdef0123456789abcdef");
+        let has_key_warning = |w: &[String]| w.iter().any(|w| w.contains("public development key"));
+        assert!(has_key_warning(&warnings("0.0.0.0", |_| {})));
+        assert!(!has_key_warning(
+            &warnings("0.0.0.0", |c| c.jwt_secret = custom.clone())
+        ));
+        assert!(warnings("127.0.0.1", |_| {}).is_empty());
+        assert!(warnings("::1", |_| {}).is_empty());
+        assert!(warnings("::ffff:127.0.0.1", |_| {}).is_empty());
+    }
+
+    #[test]
+    fn emulator_routes_beyond_loopback_are_announced() {
+        let w = warnings("0.0.0.0", |_| {});
+        assert!(
+            w.iter().any(|w| w.starts_with("not serving /_emulator/*")),
+            "{w:?}"
+        );
+        let w = warnings("0.0.0.0", |c| c.emulator_endpoints_beyond_loopback = true);
+        assert!(
+            w.iter().any(|w| w.starts_with("SERVING /_emulator/*")),
+            "{w:?}"
+        );
+        let w = warnings("0.0.0.0", |c| c.emulator_endpoints = false);
+        assert!(!w.iter().any(|w| w.contains("/_emulator")), "{w:?}");
     }
 }

@@ -24,11 +24,6 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if !config.host.is_loopback() && config.jwt_secret.issuer() == "hasura-auth" {
-        tracing::warn!(
-            "listening beyond loopback: set HASURA_GRAPHQL_JWT_SECRET, the default key is public"
-        );
-    }
     let emulator = match Emulator::start(config).await {
         Ok(e) => e,
         Err(e) => {

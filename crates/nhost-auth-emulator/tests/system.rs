@@ -194,7 +194,7 @@ async fn emulator_mailbox_and_reset(backend: Backend) {
     assert_eq!(mails[0]["to"], "mail@example.com", "{mails}");
     assert_eq!(mails[0]["kind"], "emailVerify", "{mails}");
 
-    let r = s.post_nothing("/_emulator/reset").await;
+    let r = s.emulator_post("/reset").await;
     assert_eq!(r.status, 200, "{}", r.describe());
     assert_eq!(r.json(), json!("OK"));
     assert!(s.mailbox().all().is_empty(), "reset empties the mailbox");
@@ -213,8 +213,11 @@ async fn unknown_route(backend: Backend) {
     let s = start_default(backend).await;
     let r = s.get("/no/such/route").await;
     assert_error(&r, 404);
-    let r = s.post_nothing("/_emulator/users/not-a-uuid/disable").await;
-    assert_client_error(&r, "disabling a user by a non-UUID id");
+    let r = s.emulator_post("/users/not-a-uuid/disable").await;
+    assert_eq!(
+        assert_client_error(&r, "disabling a user by a non-UUID id"),
+        "invalid-request"
+    );
 }
 both!(unknown_route);
 

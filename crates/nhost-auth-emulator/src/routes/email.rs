@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{
-    SignUpOptions, TicketKind, check_password, hash_password, new_session, percent_encode,
-    redirect_allowed, send_email, verify_password,
+    SignUpOptions, TicketKind, check_password, check_password_length, hash_password, new_session,
+    send_email, verify_password,
 };
 use crate::error::ApiError;
 use crate::extract::{JsonBody, is_valid_email};
@@ -103,24 +103,19 @@ pub(crate) async fn sign_in_email_password(
     if !is_valid_email(&body.email) {
         return Err(ApiError::bad_request("email is not a valid email address"));
     }
-    if body.password.chars().count() > 50 {
-        return Err(ApiError::bad_request(
-            "password must be at most 50 characters",
-        ));
-    }
+    // Refused before looking the user up: a password no account can have tells nothing.
+    check_password_length(&body.password)?;
     let user = state.store.user_by_email(&body.email).await?;
-    let Some(user) = user else {
-        return Err(ApiError::invalid_email_password());
-    };
-    if user.is_anonymous {
+    // Anonymous users have no email, so this tells nothing either.
+    if user.as_ref().is_some_and(|u| u.is_anonymous) {
         return Err(ApiError::forbidden_anonymous());
     }
-    let Some(hash) = user.password_hash.clone() else {
+    // One bcrypt comparison whether or not the account exists or has a password: same time.
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    let matches = verify_password(&state, body.password, hash).await;
+    let Some(user) = user.filter(|_| matches) else {
         return Err(ApiError::invalid_email_password());
     };
-    if !verify_password(body.password, hash).await {
-        return Err(ApiError::invalid_email_password());
-    }
     if user.disabled {
         return Err(ApiError::disabled_user());
     }
@@ -203,10 +198,8 @@ pub(crate) async fn verify(
     let redirect_to = query
         .get("redirectTo")
         .ok_or_else(|| ApiError::bad_request("query parameter `redirectTo` is required"))?;
-    if !redirect_allowed(&state, redirect_to) {
-        // Never redirect to a URL we were not told to trust, not even with an error.
-        return Err(ApiError::redirect_not_allowed());
-    }
+    // Never redirect to a URL we were not told to trust, not even with an error.
+    let mut location = state.redirects.check(redirect_to)?;
     let outcome = match (
         TicketKind::from_ticket(ticket),
         state.store.consume_ticket(ticket).await?,
@@ -224,21 +217,23 @@ pub(crate) async fn verify(
         (_, Some(_)) => Err(ApiError::disabled_user()),
         _ => Err(ApiError::invalid_ticket()),
     };
-    let sep = if redirect_to.contains('?') { '&' } else { '?' };
-    let location = match outcome {
-        Ok((token, kind)) => format!(
-            "{redirect_to}{sep}refreshToken={token}&type={}",
-            kind.link_type()
-        ),
+    // Added to the parsed URL's query, so that they land before any fragment.
+    match outcome {
+        Ok((token, kind)) => {
+            location
+                .query_pairs_mut()
+                .append_pair("refreshToken", &token.to_string())
+                .append_pair("type", kind.link_type());
+        }
         Err(e) => {
             let (id, message) = e.id_and_message();
-            format!(
-                "{redirect_to}{sep}error={id}&errorDescription={}",
-                percent_encode(&message)
-            )
+            location
+                .query_pairs_mut()
+                .append_pair("error", id)
+                .append_pair("errorDescription", &message);
         }
-    };
-    let location = HeaderValue::from_str(&location)
+    }
+    let location = HeaderValue::from_str(location.as_str())
         .map_err(|_| ApiError::bad_request("redirectTo is not a valid URL"))?;
     Ok((StatusCode::FOUND, [(LOCATION, location)]).into_response())
 }

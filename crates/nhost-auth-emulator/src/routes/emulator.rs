@@ -1,5 +1,9 @@
 //! Emulator-only routes under `/_emulator` (not part of Nhost's protocol; can be switched off):
 //! the development mailbox, request counters, a reset, and disabling users.
+//!
+//! The mailbox holds every magic link, so these routes are guarded (`crate::guards`): served on
+//! loopback only unless forced, no CORS, no other origin, and state changes only from requests
+//! no cross-site form can send.
 
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
@@ -18,6 +22,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/reset", post(reset))
         .route("/users/{id}/disable", post(disable_user))
         .route("/users/{id}/enable", post(enable_user))
+        .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
 }
 
 #[derive(Deserialize)]

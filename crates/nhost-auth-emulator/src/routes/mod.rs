@@ -6,6 +6,8 @@ mod session;
 mod system;
 mod user;
 
+use std::sync::LazyLock;
+
 use axum::Router;
 use axum::extract::Request;
 use axum::http::header::{self, HeaderValue};
@@ -14,12 +16,14 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use regex::Regex;
 use serde::Deserialize;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
 use uuid::Uuid;
 
 use crate::error::ApiError;
+use crate::guards;
 use crate::jwt::TokenSubject;
 use crate::mailbox::Email;
 use crate::state::AppState;
@@ -59,12 +63,20 @@ pub(crate) fn router(state: AppState) -> Router {
     } else {
         Router::new().nest(&state.prefix, api)
     };
-    if state.config.emulator_endpoints {
-        app = app.nest("/_emulator", emulator::router());
+    if state.serve_emulator_routes {
+        app = app.nest(
+            "/_emulator",
+            emulator::router().layer(middleware::from_fn(guards::guard_emulator_routes)),
+        );
     }
     app.fallback(|| async { ApiError::route_not_found() })
         .layer(middleware::from_fn_with_state(state.clone(), crate::rate_limit::limit))
         .layer(middleware::from_fn(cors))
+        // Outside CORS: a request for a foreign Host gets no CORS grant either.
+        .layer(middleware::from_fn_with_state(
+            state.allowed_hosts.clone(),
+            guards::check_host,
+        ))
         .layer(CatchPanicLayer::custom(|_| ApiError::internal().into_response()))
         // Spans name the path only: query strings (`/verify?ticket=…`) are secrets.
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -73,8 +85,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// CORS the way hasura-auth does it: echo the `Origin`, allow credentials, answer preflights with 204.
+/// CORS the way hasura-auth does it: echo the `Origin`, allow credentials, answer preflights with
+/// 204 — on the protocol routes only. The emulator-only routes get none: no other origin may
+/// read them (see `guards`).
 async fn cors(req: Request, next: Next) -> Response {
+    if guards::is_emulator_path(req.uri().path()) {
+        return next.run(req).await;
+    }
     let origin = req.headers().get(header::ORIGIN).cloned();
     let requested_headers = req
         .headers()
@@ -214,8 +231,10 @@ impl SignUpOptions {
             return Err(ApiError::default_role_not_allowed());
         }
         let redirect_to = match self.redirect_to {
-            Some(r) if !redirect_allowed(state, &r) => return Err(ApiError::redirect_not_allowed()),
-            Some(r) => r,
+            Some(r) => {
+                state.redirects.check(&r)?;
+                r
+            }
             None => c.client_url.clone(),
         };
         Ok(ResolvedOptions {
@@ -229,27 +248,14 @@ impl SignUpOptions {
     }
 }
 
-/// `redirectTo` must start with the client URL or one of the allowed redirect URLs.
-pub(crate) fn redirect_allowed(state: &AppState, url: &str) -> bool {
-    let c = &state.config;
-    std::iter::once(&c.client_url)
-        .chain(&c.allowed_redirect_urls)
-        .any(|allowed| {
-            url == allowed
-                || url.starts_with(&format!("{}/", allowed.trim_end_matches('/')))
-                || url.starts_with(&format!("{allowed}?"))
-        })
-}
-
-/// The spec's display name rule: at most 32 characters of letters, numbers, symbols, spaces and
-/// `,.'-` — which keeps out `&`, `/`, `:` and other characters useful for injection.
+/// The spec's display name rule (`SignUpOptions.displayName`): `^[\p{L}\p{N}\p{S} ,.'-]+$` and at
+/// most 32 characters — letters, numbers, symbols, spaces and `,.'-`, which keeps out `&`, `/`,
+/// `:`, `(` and other characters useful for injection.
 pub(crate) fn check_display_name(name: &str) -> Result<(), ApiError> {
-    let ok_char = |c: char| {
-        c.is_alphanumeric()
-            || " ,.'-$+<=>^`|~".contains(c)
-            || (!c.is_ascii() && !c.is_control() && !c.is_whitespace())
-    };
-    if name.is_empty() || name.chars().count() > 32 || !name.chars().all(ok_char) {
+    static PATTERN: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"^[\p{L}\p{N}\p{S} ,.'-]+$").expect("the spec's pattern compiles")
+    });
+    if name.chars().count() > 32 || !PATTERN.is_match(name) {
         return Err(ApiError::bad_request(
             "displayName must be 1 to 32 letters, numbers, symbols, spaces or ,.'-",
         ));
@@ -265,20 +271,37 @@ pub(crate) fn check_locale_shape(locale: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The spec's password bounds: at most 50 characters by schema; the configured minimum by handler.
-pub(crate) fn check_password(state: &AppState, password: &str) -> Result<(), ApiError> {
+/// bcrypt reads at most 72 bytes of a password; the rest would be silently ignored.
+pub(crate) const MAX_PASSWORD_BYTES: usize = 72;
+
+/// The bounds every password must meet, at sign-in too: at most 50 characters (the spec's
+/// schema) and at most 72 bytes (bcrypt's input: a password of 50 multi-byte characters would
+/// otherwise be truncated, and any password sharing its first 72 bytes would match it).
+pub(crate) fn check_password_length(password: &str) -> Result<(), ApiError> {
     if password.chars().count() > 50 {
         return Err(ApiError::bad_request(
             "password must be at most 50 characters",
         ));
     }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(ApiError::bad_request(format!(
+            "password must be at most {MAX_PASSWORD_BYTES} bytes in UTF-8 (bcrypt reads no more)"
+        )));
+    }
+    Ok(())
+}
+
+/// A new password: [`check_password_length`], and the configured minimum (`password-too-short`).
+pub(crate) fn check_password(state: &AppState, password: &str) -> Result<(), ApiError> {
+    check_password_length(password)?;
     if password.chars().count() < state.config.password_min_length {
         return Err(ApiError::password_too_short());
     }
     Ok(())
 }
 
-/// bcrypt is slow on purpose; keep it off the async threads.
+/// bcrypt is slow on purpose; keep it off the async threads. The caller has checked the length
+/// ([`check_password_length`]): bcrypt then reads every byte of the password.
 pub(crate) async fn hash_password(state: &AppState, password: String) -> Result<String, ApiError> {
     let cost = state.config.bcrypt_cost;
     tokio::task::spawn_blocking(move || bcrypt::hash(password, cost))
@@ -288,11 +311,38 @@ pub(crate) async fn hash_password(state: &AppState, password: String) -> Result<
         .ok_or_else(ApiError::internal)
 }
 
-/// Checks a password against a bcrypt hash, off the async threads.
-pub(crate) async fn verify_password(password: String, hash: String) -> bool {
-    tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+/// Checks a sign-in password against the user's bcrypt hash — or, when there is no such user
+/// (or it has no password), against a dummy hash of the same cost, whose answer is ignored: the
+/// sign-in then takes as long as a wrong password for a real account, instead of telling which
+/// emails exist by answering ~50 times sooner. Off the async threads.
+pub(crate) async fn verify_password(
+    state: &AppState,
+    password: String,
+    hash: Option<String>,
+) -> bool {
+    let (hash, real) = match hash {
+        Some(hash) => (hash, true),
+        None => match dummy_password_hash(state).await {
+            Some(dummy) => (dummy, false),
+            None => return false,
+        },
+    };
+    state.stats.count_password_check();
+    let matches =
+        tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
+            .await
+            .unwrap_or(false);
+    real && matches
+}
+
+/// The dummy hash: a random password, hashed at the configured cost on first use.
+async fn dummy_password_hash(state: &AppState) -> Option<String> {
+    state
+        .dummy_password_hash
+        .get_or_try_init(|| hash_password(state, Uuid::new_v4().to_string()))
         .await
-        .unwrap_or(false)
+        .ok()
+        .cloned()
 }
 
 /// What kind of one-time ticket, with its stored prefix and the `/verify` link type.
@@ -392,7 +442,16 @@ mod tests {
 
     #[test]
     fn display_names() {
-        for ok in ["John Smith", "Ana-María O'Neil", "李小龙", "A+B", "x"] {
+        for ok in [
+            "John Smith",
+            "Ana-María O'Neil",
+            "李小龙",
+            "A+B",
+            "x",
+            "a<b>c",
+            "١٢٣",
+            "€5",
+        ] {
             assert!(check_display_name(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -403,6 +462,10 @@ mod tests {
             "<script>alert(1)</script>",
             &"x".repeat(33),
             "tab\there",
+            "a／b",
+            "«quoted»",
+            "a:b",
+            "a(b)",
         ] {
             assert!(check_display_name(bad).is_err(), "{bad}");
         }

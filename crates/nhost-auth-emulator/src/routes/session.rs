@@ -7,7 +7,7 @@ use axum::http::header::AUTHORIZATION;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{check_locale_shape, refresh_expiry, session_json};
+use super::{check_display_name, check_locale_shape, refresh_expiry, session_json};
 use crate::error::ApiError;
 use crate::extract::{JsonBody, OptionalBearer, OptionalJsonBody};
 use crate::state::AppState;
@@ -42,6 +42,12 @@ pub(crate) async fn sign_in_anonymous(
     });
     if let Some(locale) = &body.locale {
         check_locale_shape(locale)?;
+    }
+    // The spec leaves this display name unchecked; it is held to the sign-up rule (at most 32
+    // letters, numbers, symbols, spaces or ,.'-) because it is shown in pages like any other:
+    // stricter than upstream, so a client that works here works there.
+    if let Some(name) = &body.display_name {
+        check_display_name(name)?;
     }
     // A locale that is well-formed but not allowed is silently replaced, as upstream does.
     let locale = body

@@ -6,7 +6,7 @@
 //! `mod case { async fn sqlite(); async fn postgres(); }` so that each case runs on both stores.
 
 // Every test binary uses a different subset of these helpers.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_macros)]
 
 use std::collections::BTreeSet;
 use std::ops::Deref;
@@ -445,11 +445,17 @@ impl Server {
         params
     }
 
+    /// `POST /_emulator{path}` (the emulator-only routes live outside the API prefix) with the
+    /// `X-Nhost-Emulator` header that state-changing emulator requests need.
+    pub async fn emulator_post(&self, path: &str) -> Reply {
+        let url = format!("http://{}/_emulator{path}", self.emu.addr());
+        self.send(self.http.post(url).header("x-nhost-emulator", "1"))
+            .await
+    }
+
     /// `POST /_emulator/users/{id}/disable`, asserting it worked.
     pub async fn disable_user(&self, id: &str) {
-        let r = self
-            .post_nothing(&format!("/_emulator/users/{id}/disable"))
-            .await;
+        let r = self.emulator_post(&format!("/users/{id}/disable")).await;
         assert_eq!(
             r.status,
             200,
