@@ -5,8 +5,7 @@
 //! application's [`Key`] by `tower-cookies`' private jar, with the cookie name as associated data.
 //! A browser can neither read it nor change a single bit of it without the seal failing.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::HeaderMap;
@@ -14,54 +13,100 @@ use nhost_core::Session;
 use tower_cookies::cookie::{Cookie, CookieJar, SameSite};
 use tower_cookies::{Cookies, Key};
 
-/// How many opened cookies are remembered (then the memory starts afresh).
-const OPENED_CAPACITY: usize = 4096;
+/// How many opened cookies are remembered.
+pub(crate) const OPENED_CAPACITY: usize = 4096;
 
 /// Browsers keep at most 4096 bytes of `name=value` per cookie.
 pub const MAX_COOKIE_BYTES: usize = 4096;
 
-/// When the cookie carries the `Secure` attribute.
+/// The prefix of the cookie's name whenever it is `Secure`: browsers accept a `__Host-` cookie
+/// only from a secure origin, with `Secure`, `Path=/` and no `Domain` — so a sibling subdomain,
+/// or a plain-HTTP page of the same host, cannot plant or shadow it.
+pub(crate) const HOST_PREFIX: &str = "__Host-";
+
+/// Whether the session cookie is `Secure` (and `__Host-`-prefixed): decided by configuration,
+/// never by the request's `Host` header — a reverse proxy that rewrites `Host` to
+/// `127.0.0.1:3000` (nginx's default `proxy_pass`) must not strip `Secure` from production
+/// cookies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum SecureCookie {
-    /// `Secure`, except when the request's `Host` is `localhost`, `127.0.0.1` or `[::1]` (plain-HTTP
-    /// development). The default.
+    /// The site is served over HTTPS (the default): the cookie is `Secure` and named
+    /// `__Host-<name>`.
     #[default]
-    ExceptLocalhost,
-    /// Always `Secure`.
     Always,
-    /// Never `Secure` (plain HTTP beyond localhost — not recommended).
-    Never,
+    /// The scheme a trusted reverse proxy reports, per request: the cookie is plain
+    /// (`<name>`, no `Secure`) only when every `X-Forwarded-Proto` value and every
+    /// `Forwarded: proto=` says `http`; otherwise — `https`, or no such header — as
+    /// [`Always`](Self::Always). Use it only when every request reaches the site through a
+    /// proxy that sets these headers itself (a client can send them too).
+    FromTrustedProxy,
+    /// Plain-HTTP development (`http://localhost`): no `Secure`, no prefix. An explicit
+    /// opt-in, warned about when the layer is built; never for a site others reach.
+    PlainHttpDevelopment,
 }
 
 impl SecureCookie {
-    pub(crate) fn applies(self, host: Option<&str>) -> bool {
+    /// Whether a request counts as served over HTTPS under this setting — what decides the
+    /// cookie's `Secure` attribute and `__Host-` prefix, and what an application's own
+    /// same-origin check should take as the site's scheme.
+    pub fn is_https(self, headers: &HeaderMap) -> bool {
         match self {
             SecureCookie::Always => true,
-            SecureCookie::Never => false,
-            SecureCookie::ExceptLocalhost => !host.is_some_and(is_localhost),
+            SecureCookie::PlainHttpDevelopment => false,
+            SecureCookie::FromTrustedProxy => !forwarded_protos_all_http(headers),
         }
     }
 }
 
-fn is_localhost(host: &str) -> bool {
-    let name = match host.strip_prefix('[') {
-        Some(rest) => rest.split(']').next().unwrap_or(rest),
-        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
-    matches!(name, "localhost" | "127.0.0.1" | "::1") || name.ends_with(".localhost")
+/// True when the request carries forwarded-scheme headers and every value in them is `http`.
+/// Any `https`, or anything unreadable, counts as HTTPS: the safe side.
+fn forwarded_protos_all_http(headers: &HeaderMap) -> bool {
+    let mut seen = false;
+    for value in headers.get_all("x-forwarded-proto") {
+        let Ok(value) = value.to_str() else {
+            return false;
+        };
+        for proto in value.split(',') {
+            seen = true;
+            if !proto.trim().eq_ignore_ascii_case("http") {
+                return false;
+            }
+        }
+    }
+    for value in headers.get_all(http::header::FORWARDED) {
+        let Ok(value) = value.to_str() else {
+            return false;
+        };
+        let params = value.split([',', ';']).filter_map(|p| p.split_once('='));
+        for (name, proto) in params {
+            if name.trim().eq_ignore_ascii_case("proto") {
+                seen = true;
+                if !proto.trim().trim_matches('"').eq_ignore_ascii_case("http") {
+                    return false;
+                }
+            }
+        }
+    }
+    seen
 }
 
 /// How the session cookie is named, sealed and scoped.
 pub(crate) struct CookieSettings {
+    /// The configured name: the associated data of the seal, and the cookie's name on plain HTTP.
     pub(crate) name: String,
+    /// `__Host-` + `name`: the cookie's name whenever it is `Secure`. The sealed value is the
+    /// same under both names, so one refresh outcome serves requests of either scheme.
+    pub(crate) secure_name: String,
     pub(crate) key: Key,
     pub(crate) secure: SecureCookie,
     pub(crate) max_age: Duration,
     /// Sealed values already opened, by their exact bytes: a browser sends the same cookie on
     /// every request until it changes, and opening (AES-GCM + JSON) is most of the layer's cost.
     /// Only values that opened are kept, so a hit is exactly as authentic as a fresh open.
-    pub(crate) opened: Mutex<HashMap<Box<str>, Arc<Session>, foldhash::fast::RandomState>>,
+    /// `quick_cache`'s S3-FIFO policy admits new values on probation: a flood of cookies seen
+    /// once (a script minting anonymous sessions) evicts itself, not the regular visitors.
+    pub(crate) opened: quick_cache::sync::Cache<Box<str>, Arc<Session>>,
 }
 
 /// What the request's cookie held.
@@ -70,33 +115,56 @@ pub(crate) enum Incoming {
     Missing,
     /// A cookie that does not open with our key or does not hold a session.
     Unreadable,
+    /// Several different session cookies (one planted on a longer `Path`, say): none is used.
+    Ambiguous,
     /// A session we sealed.
     Session(Arc<Session>),
 }
 
 impl CookieSettings {
-    /// Reads and opens the session cookie from the request's `Cookie` headers. When several
-    /// cookies carry the name, the first one that opens wins.
-    pub(crate) fn read(&self, headers: &HeaderMap) -> Incoming {
-        let mut seen = false;
+    pub(crate) fn new(name: String, key: Key, secure: SecureCookie, max_age: Duration) -> Self {
+        CookieSettings {
+            secure_name: format!("{HOST_PREFIX}{name}"),
+            name,
+            key,
+            secure,
+            max_age,
+            opened: quick_cache::sync::Cache::new(OPENED_CAPACITY),
+        }
+    }
+
+    /// The cookie's name on a request served over HTTPS or not.
+    pub(crate) fn wire_name(&self, https: bool) -> &str {
+        if https { &self.secure_name } else { &self.name }
+    }
+
+    /// Reads and opens the session cookie from the request's `Cookie` headers. Several cookies
+    /// with the name and *different* values (a browser sends the one with the longest `Path`
+    /// first, so a planted cookie would win) are refused: no session, and nothing is written —
+    /// clearing ours would hand the request to the planted one.
+    pub(crate) fn read(&self, headers: &HeaderMap, https: bool) -> Incoming {
+        let name = self.wire_name(https);
+        let mut found: Option<&str> = None;
         let values = headers
             .get_all(http::header::COOKIE)
             .iter()
             .filter_map(|h| h.to_str().ok())
             .flat_map(|h| h.split(';'))
             .filter_map(|pair| pair.trim().split_once('='))
-            .filter(|(name, _)| *name == self.name)
+            .filter(|(n, _)| *n == name)
             .map(|(_, value)| value.trim_matches('"'));
         for value in values {
-            seen = true;
-            if let Some(session) = self.open(value) {
-                return Incoming::Session(session);
+            match found {
+                None => found = Some(value),
+                Some(first) if first == value => {}
+                Some(_) => return Incoming::Ambiguous,
             }
         }
-        if seen {
-            Incoming::Unreadable
-        } else {
-            Incoming::Missing
+        match found {
+            None => Incoming::Missing,
+            Some(value) => self
+                .open(value)
+                .map_or(Incoming::Unreadable, Incoming::Session),
         }
     }
 
@@ -104,26 +172,25 @@ impl CookieSettings {
         if value.is_empty() || value.len() > MAX_COOKIE_BYTES {
             return None;
         }
-        if let Some(hit) = self.opened_map().get(value) {
-            return Some(hit.clone());
+        if let Some(hit) = self.opened.get(value) {
+            return Some(hit);
         }
         let mut jar = CookieJar::new();
         jar.add_original(Cookie::new(self.name.clone(), value.to_owned()));
         let opened = jar.private(&self.key).get(&self.name)?;
         let session = Arc::new(serde_json::from_str::<Session>(opened.value()).ok()?);
-        let mut map = self.opened_map();
-        if map.len() >= OPENED_CAPACITY {
-            map.clear();
-        }
-        map.insert(value.into(), session.clone());
+        self.opened.insert(value.into(), session.clone());
         Some(session)
     }
 
-    fn opened_map(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<Session>, foldhash::fast::RandomState>>
-    {
-        self.opened.lock().unwrap_or_else(PoisonError::into_inner)
+    #[cfg(test)]
+    fn remembered(&self, value: &str) -> bool {
+        self.opened.peek(value).is_some()
+    }
+
+    #[cfg(test)]
+    fn remembered_count(&self) -> usize {
+        self.opened.len()
     }
 
     /// Seals `session` into a cookie value of at most [`MAX_COOKIE_BYTES`] with the name: the
@@ -156,27 +223,27 @@ impl CookieSettings {
     }
 
     /// Sets the cookie to an already sealed value.
-    pub(crate) fn set(&self, cookies: &Cookies, sealed: String, host: Option<&str>) {
+    pub(crate) fn set(&self, cookies: &Cookies, sealed: String, https: bool) {
         let max_age = tower_cookies::cookie::time::Duration::seconds(
             i64::try_from(self.max_age.as_secs()).unwrap_or(i64::MAX),
         );
-        let cookie = Cookie::build((self.name.clone(), sealed))
+        let cookie = Cookie::build((self.wire_name(https).to_owned(), sealed))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
-            .secure(self.secure.applies(host))
+            .secure(https)
             .max_age(max_age)
             .build();
         cookies.add(cookie);
     }
 
     /// Clears the cookie (`Max-Age=0`, same scope).
-    pub(crate) fn clear(&self, cookies: &Cookies, host: Option<&str>) {
-        let cookie = Cookie::build((self.name.clone(), ""))
+    pub(crate) fn clear(&self, cookies: &Cookies, https: bool) {
+        let cookie = Cookie::build((self.wire_name(https).to_owned(), ""))
             .http_only(true)
             .same_site(SameSite::Lax)
             .path("/")
-            .secure(self.secure.applies(host))
+            .secure(https)
             .build();
         cookies.remove(cookie);
     }
@@ -192,28 +259,91 @@ fn sealed_len(n: usize) -> usize {
 mod tests {
     use super::*;
 
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(
+                http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                value.parse().expect("value"),
+            );
+        }
+        h
+    }
+
     #[test]
-    fn localhost_detection() {
-        for host in [
-            "localhost",
-            "localhost:3000",
-            "127.0.0.1:8080",
-            "[::1]:3000",
-            "app.localhost",
-        ] {
-            assert!(!SecureCookie::ExceptLocalhost.applies(Some(host)), "{host}");
+    fn https_comes_from_configuration_and_trusted_proxy_headers_only() {
+        let localhost = headers(&[("host", "localhost:3000")]);
+        assert!(SecureCookie::Always.is_https(&localhost));
+        assert!(
+            !SecureCookie::PlainHttpDevelopment
+                .is_https(&headers(&[("x-forwarded-proto", "https")]))
+        );
+        let proxy = SecureCookie::FromTrustedProxy;
+        assert!(proxy.is_https(&localhost), "no proxy header: the safe side");
+        assert!(!proxy.is_https(&headers(&[("x-forwarded-proto", "http")])));
+        assert!(!proxy.is_https(&headers(&[("x-forwarded-proto", "HTTP, http")])));
+        assert!(proxy.is_https(&headers(&[("x-forwarded-proto", "https")])));
+        assert!(proxy.is_https(&headers(&[("x-forwarded-proto", "http, https")])));
+        assert!(!proxy.is_https(&headers(&[("forwarded", "for=1.2.3.4;proto=http")])));
+        assert!(proxy.is_https(&headers(&[("forwarded", "proto=http, proto=\"https\"")])));
+        assert!(proxy.is_https(&headers(&[
+            ("x-forwarded-proto", "http"),
+            ("forwarded", "proto=https"),
+        ])));
+        assert!(proxy.is_https(&headers(&[("x-forwarded-proto", "gopher")])));
+    }
+
+    fn settings() -> CookieSettings {
+        CookieSettings::new(
+            "nhostSession".into(),
+            Key::generate(),
+            SecureCookie::Always,
+            Duration::from_secs(60),
+        )
+    }
+
+    fn session() -> Session {
+        serde_json::from_value(serde_json::json!({
+            "accessToken": "a", "accessTokenExpiresIn": 900,
+            "accessTokenExpiresAt": 1, "refreshToken": "r",
+            "refreshTokenId": "id", "user": null, "claims": null
+        }))
+        .expect("session")
+    }
+
+    /// Issue 16, item 14: a flood of cookies seen once (a script minting anonymous sessions)
+    /// costs only the flood: the cookies of regular visitors stay remembered, and the memory
+    /// stays bounded.
+    #[test]
+    fn a_flood_of_new_cookies_does_not_evict_the_regulars() {
+        let settings = settings();
+        let session = session();
+        let regulars: Vec<String> = (0..300)
+            .map(|_| settings.seal(&session).expect("fits"))
+            .collect();
+        for _ in 0..3 {
+            for r in &regulars {
+                assert!(settings.open(r).is_some());
+            }
         }
-        for host in [
-            "example.com",
-            "example.com:443",
-            "10.0.0.1",
-            "localhost.evil.com",
-        ] {
-            assert!(SecureCookie::ExceptLocalhost.applies(Some(host)), "{host}");
+        let (mut visits, mut misses) = (0, 0);
+        for i in 0..12_000 {
+            let flood = settings.seal(&session).expect("fits");
+            assert!(settings.open(&flood).is_some());
+            if i % 20 == 0 {
+                let regular = &regulars[(i / 20) % regulars.len()];
+                visits += 1;
+                if !settings.remembered(regular) {
+                    misses += 1;
+                }
+                assert!(settings.open(regular).is_some());
+            }
         }
-        assert!(SecureCookie::ExceptLocalhost.applies(None));
-        assert!(SecureCookie::Always.applies(Some("localhost")));
-        assert!(!SecureCookie::Never.applies(Some("example.com")));
+        assert!(
+            misses * 100 <= visits,
+            "{misses} of {visits} regular visits missed the memory"
+        );
+        assert!(settings.remembered_count() <= OPENED_CAPACITY);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::future::BoxFuture;
-use nhost_core::{AuthError, Session, SingleFlight};
+use nhost_core::{AuthError, ErrorCode, Session, SingleFlight};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
@@ -54,17 +54,51 @@ impl std::fmt::Debug for RefreshOutcome {
 }
 
 impl RefreshOutcome {
-    /// Classifies the result of `POST /token`.
+    /// Classifies the result of `POST /token`. Only the auth server's own verdict on the token —
+    /// `401` with `invalid-refresh-token`, `disabled-user` or `unverified-user`, the ids and
+    /// status of the protocol — ends the session. Anything else (a proxy's or WAF's `403`/`404`,
+    /// a `401` without those ids, validation errors, `429`, `5xx`, network errors, garbage)
+    /// says nothing about the token: "unavailable", the cookie is kept.
     pub(crate) fn from_result(result: Result<(Session, String), AuthError>) -> Self {
         match result {
             Ok((session, cookie)) => RefreshOutcome::Refreshed {
                 session: Box::new(session),
                 cookie,
             },
-            Err(e) if e.is_transient() || e.status == 429 || e.status < 100 => {
-                RefreshOutcome::Unavailable(e)
+            Err(e) if is_rejection_of_the_token(&e) => RefreshOutcome::Rejected(e),
+            Err(e) => RefreshOutcome::Unavailable(e),
+        }
+    }
+
+    /// The outcome recorded for a session's refresh token when the session is signed out, so
+    /// that requests still presenting an older token of the same chain are signed out too.
+    pub(crate) fn signed_out() -> Self {
+        RefreshOutcome::Rejected(AuthError::new(
+            401,
+            ErrorCode::Other("signed-out".into()),
+            "the session was signed out",
+        ))
+    }
+
+    /// The key of the next link of the chain: the new session's refresh token, whose own outcome
+    /// (a later refresh, a sign-out, a rejection) supersedes this one.
+    pub(crate) fn next_key(&self) -> Option<RefreshKey> {
+        match self {
+            RefreshOutcome::Refreshed { session, .. } => {
+                Some(RefreshKey::new(session.refresh_token.expose()))
             }
-            Err(e) => RefreshOutcome::Rejected(e),
+            _ => None,
+        }
+    }
+
+    /// Folds the next link's outcome into this one: a rejection (sign-out) or a later refresh
+    /// wins; "unavailable" or nothing leaves this outcome as it is. `None` ends the walk.
+    pub(crate) fn followed_by(&self, next: Option<RefreshOutcome>) -> Option<RefreshOutcome> {
+        match next {
+            Some(next @ (RefreshOutcome::Refreshed { .. } | RefreshOutcome::Rejected(_))) => {
+                Some(next)
+            }
+            _ => None,
         }
     }
 
@@ -77,6 +111,38 @@ impl RefreshOutcome {
             _ => race_window,
         }
     }
+}
+
+fn is_rejection_of_the_token(e: &AuthError) -> bool {
+    e.status == 401
+        && matches!(
+            e.error,
+            ErrorCode::InvalidRefreshToken | ErrorCode::DisabledUser | ErrorCode::UnverifiedUser
+        )
+}
+
+/// How many links of a refresh chain (C1 → C2 → C3 …, each cached under its old token) are
+/// followed when serving a cached outcome. Within one race window a chain is rarely longer
+/// than two; the bound only keeps a pathological cache from costing more.
+pub(crate) const CHAIN_LIMIT: usize = 8;
+
+/// Serves a cached outcome as of now: follows it along the chain of later outcomes (`lookup`
+/// reads the cached outcome of a key), so that a session signed out — or rejected — after the
+/// cached refresh is not handed out again by replaying an older cookie.
+pub(crate) fn latest_in_chain(
+    mut outcome: RefreshOutcome,
+    mut lookup: impl FnMut(&RefreshKey) -> Option<RefreshOutcome>,
+) -> RefreshOutcome {
+    for _ in 0..CHAIN_LIMIT {
+        let Some(next_key) = outcome.next_key() else {
+            break;
+        };
+        match outcome.followed_by(lookup(&next_key)) {
+            Some(next) => outcome = next,
+            None => break,
+        }
+    }
+    outcome
 }
 
 /// The work a coordinator runs at most once per key: the `POST /token` call (and the sealing of
@@ -160,9 +226,16 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 ///
 /// [`MemoryCoordinator`] (the default) does this within one process; `RedisCoordinator` (feature
 /// `redis`) across every instance that shares a Redis server.
+///
+/// A cached outcome is served *as of now*: when it is a refresh to a session whose own token has
+/// an outcome since (a later refresh, or a rejection — a sign-out is [`publish`]ed as one), the
+/// later outcome is returned. That is how a sign-out reaches replays of every older cookie of
+/// the session. An implementation must do the same.
+///
+/// [`publish`]: RefreshCoordinator::publish
 pub trait RefreshCoordinator: Send + Sync + 'static {
     /// Runs `work` for `key` unless another caller is running it or ran it within `race_window`;
-    /// in both cases returns that caller's outcome instead.
+    /// in both cases returns that caller's outcome instead (followed along its chain, see above).
     fn coordinate<'a>(
         &'a self,
         key: &'a RefreshKey,
@@ -179,6 +252,13 @@ pub trait RefreshCoordinator: Send + Sync + 'static {
         race_window: Duration,
         outcome: RefreshOutcome,
     ) -> BoxFuture<'a, ()>;
+
+    /// Told once, when the layer is built, how long a refresh can take at most (the layer's
+    /// auth-request timeout). A coordinator that locks a token while it is refreshed must keep
+    /// the lock longer than that. The default ignores it.
+    fn set_refresh_timeout(&mut self, timeout: Duration) {
+        let _ = timeout;
+    }
 }
 
 /// In-process coordination: single-flight per old token plus a short result cache.
@@ -217,19 +297,25 @@ impl MemoryCoordinator {
     }
 
     fn cached_outcome(&self, id: &str) -> Option<RefreshOutcome> {
-        let results = self
-            .inner
-            .results
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        self.inner.cached_outcome(id)
+    }
+}
+
+impl MemoryInner {
+    /// The outcome cached for `id`, followed along its chain.
+    fn cached_outcome(&self, id: &str) -> Option<RefreshOutcome> {
+        let outcome = self.lookup(id)?;
+        Some(latest_in_chain(outcome, |key| self.lookup(key.id())))
+    }
+
+    fn lookup(&self, id: &str) -> Option<RefreshOutcome> {
+        let results = self.results.lock().unwrap_or_else(PoisonError::into_inner);
         match results.get(id) {
             Some((until, outcome)) if Instant::now() < *until => Some(outcome.clone()),
             _ => None,
         }
     }
-}
 
-impl MemoryInner {
     fn remember(&self, id: String, race_window: Duration, outcome: RefreshOutcome) {
         let now = Instant::now();
         let mut results = self.results.lock().unwrap_or_else(PoisonError::into_inner);
@@ -267,15 +353,7 @@ impl RefreshCoordinator for MemoryCoordinator {
                 .run(key.id(), move || {
                     Box::pin(async move {
                         // A flight that finished between our cache check and now left its result.
-                        let cached = {
-                            let results =
-                                inner.results.lock().unwrap_or_else(PoisonError::into_inner);
-                            results
-                                .get(&id)
-                                .filter(|(until, _)| Instant::now() < *until)
-                                .map(|(_, o)| o.clone())
-                        };
-                        if let Some(outcome) = cached {
+                        if let Some(outcome) = inner.cached_outcome(&id) {
                             return outcome;
                         }
                         let outcome = work().await;
@@ -394,6 +472,38 @@ mod tests {
             RefreshOutcome::from_result(Err(rejected)),
             RefreshOutcome::Rejected(_)
         ));
+        let disabled = AuthError::from_response(
+            401,
+            r#"{"status":401,"error":"disabled-user","message":"User is disabled"}"#,
+        );
+        assert!(matches!(
+            RefreshOutcome::from_result(Err(disabled)),
+            RefreshOutcome::Rejected(_)
+        ));
+        // Issue 16, item 10: what a proxy or WAF in front of the server sends is not a rejection.
+        for (status, body) in [
+            (403, "<html>403 Forbidden</html>"),
+            (404, "<h1>Not Found</h1>"),
+            (403, r#"{"error":"forbidden","message":"blocked"}"#),
+            (404, r#"{"error":"route-not-found"}"#),
+            (401, "Unauthorized"),
+            (401, r#"{"error":"unauthorized"}"#),
+            (400, r#"{"error":"invalid-request"}"#),
+            (
+                403,
+                r#"{"status":403,"error":"invalid-refresh-token","message":"wrong status"}"#,
+            ),
+            (418, ""),
+        ] {
+            let e = AuthError::from_response(status, body);
+            assert!(
+                matches!(
+                    RefreshOutcome::from_result(Err(e)),
+                    RefreshOutcome::Unavailable(_)
+                ),
+                "{status} {body}"
+            );
+        }
         for status in [0, 1, 429, 500, 502, 503] {
             let e = AuthError::from_response(status, "");
             assert!(

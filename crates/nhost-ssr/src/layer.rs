@@ -30,7 +30,7 @@ pub struct NhostSessionLayerBuilder {
     cookie_max_age: Duration,
     refresh_margin: Option<Duration>,
     race_window: Duration,
-    coordinator: Option<Arc<dyn RefreshCoordinator>>,
+    coordinator: Option<Box<dyn RefreshCoordinator>>,
     anonymous: Option<SignInAnonymousOptions>,
     timeout: Duration,
     http: Option<reqwest::Client>,
@@ -73,13 +73,17 @@ impl NhostSessionLayerBuilder {
         self
     }
 
-    /// The cookie's name (default `nhostSession`).
+    /// The cookie's name (default `nhostSession`). When the cookie is `Secure` the layer names it
+    /// `__Host-<name>`; give the name without a prefix.
     pub fn cookie_name(mut self, name: impl Into<String>) -> Self {
         self.cookie_name = name.into();
         self
     }
 
-    /// When the cookie is `Secure` (default: always, except for `localhost` hosts).
+    /// Whether the site is served over HTTPS, which makes the cookie `Secure` and `__Host-`
+    /// prefixed (default [`SecureCookie::Always`]). Plain-HTTP development must opt out
+    /// explicitly with [`SecureCookie::PlainHttpDevelopment`]; behind a TLS-terminating proxy
+    /// that reports the scheme, [`SecureCookie::FromTrustedProxy`]. Never taken from `Host`.
     pub fn secure(mut self, secure: SecureCookie) -> Self {
         self.secure = secure;
         self
@@ -109,7 +113,7 @@ impl NhostSessionLayerBuilder {
     /// Who coordinates refreshes (default: a [`MemoryCoordinator`], right for one instance). Use
     /// `RedisCoordinator` (feature `redis`) when several instances serve the site.
     pub fn coordinator(mut self, coordinator: impl RefreshCoordinator) -> Self {
-        self.coordinator = Some(Arc::new(coordinator));
+        self.coordinator = Some(Box::new(coordinator));
         self
     }
 
@@ -122,7 +126,8 @@ impl NhostSessionLayerBuilder {
         self
     }
 
-    /// Timeout of each request to the auth server (default 10 s).
+    /// Timeout of each request to the auth server (default 10 s): also the longest a refresh
+    /// takes, which the coordinator is told (a `RedisCoordinator` holds its lock longer).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -152,23 +157,29 @@ impl NhostSessionLayerBuilder {
         if !valid_name {
             return Err(Error::InvalidCookieName(self.cookie_name));
         }
+        let lower = self.cookie_name.to_ascii_lowercase();
+        if lower.starts_with("__host-") || lower.starts_with("__secure-") {
+            return Err(Error::ReservedCookiePrefix(self.cookie_name));
+        }
+        if self.secure == SecureCookie::PlainHttpDevelopment {
+            tracing::warn!(
+                "nhost-ssr: the session cookie is neither Secure nor __Host- prefixed \
+                 (SecureCookie::PlainHttpDevelopment): for plain-HTTP development only"
+            );
+        }
+        let mut coordinator = self
+            .coordinator
+            .unwrap_or_else(|| Box::new(MemoryCoordinator::new()));
+        coordinator.set_refresh_timeout(self.timeout);
         let shared = Shared {
             auth_url: String::new(),
             http: self.http.unwrap_or_default(),
             timeout: self.timeout,
             claims_namespace: self.claims_namespace,
-            cookie: CookieSettings {
-                name: self.cookie_name,
-                key,
-                secure: self.secure,
-                max_age: self.cookie_max_age,
-                opened: Default::default(),
-            },
+            cookie: CookieSettings::new(self.cookie_name, key, self.secure, self.cookie_max_age),
             refresh_margin: self.refresh_margin,
             race_window: self.race_window,
-            coordinator: self
-                .coordinator
-                .unwrap_or_else(|| Arc::new(MemoryCoordinator::new())),
+            coordinator: Arc::from(coordinator),
             anonymous: self.anonymous,
         };
         // Let nhost-core form and check the URL, once.
@@ -200,12 +211,17 @@ impl NhostSessionLayerBuilder {
 /// Per request:
 /// - no cookie → no session (or an anonymous sign-in, when enabled);
 /// - a cookie that does not open with the key, or holds no session → no session;
+/// - several different session cookies → no session, nothing written;
 /// - an access token outside the refresh margin → that session, no network call;
 /// - inside the margin or expired → one refresh through the [`RefreshCoordinator`]; the new
 ///   session and a new cookie (`Cache-Control: private, no-store`);
 /// - the refresh token rejected → cookie cleared, no session;
 /// - the auth server unreachable or failing → cookie kept; the session if its access token has
 ///   not expired yet, else none. The page still renders.
+///
+/// Every response rendered with a session gets `Cache-Control: private, no-store` and
+/// `Vary: Cookie`; a handler may set its own `Cache-Control` instead, except on a response that
+/// sets or clears the cookie, which is always `private, no-store`.
 #[derive(Clone)]
 pub struct NhostSessionLayer {
     shared: Arc<Shared>,
@@ -258,9 +274,17 @@ impl NhostSessionLayer {
         self.shared.cookie.seal(session)
     }
 
-    /// The session cookie's name.
+    /// The session cookie's name on the site: `__Host-<name>` unless the layer is configured
+    /// for plain-HTTP development (with [`SecureCookie::FromTrustedProxy`], the HTTPS name).
     pub fn cookie_name(&self) -> &str {
-        &self.shared.cookie.name
+        let cookie = &self.shared.cookie;
+        cookie.wire_name(cookie.secure != SecureCookie::PlainHttpDevelopment)
+    }
+
+    /// How the layer decides that a request is served over HTTPS — for an application's own
+    /// checks (a same-origin check needs the site's scheme) to agree with the cookie's.
+    pub fn secure_cookie(&self) -> SecureCookie {
+        self.shared.cookie.secure
     }
 }
 
@@ -315,24 +339,39 @@ where
                 // Unreachable through `NhostSessionLayer`, which installs the cookie manager.
                 return inner.call(req).await;
             };
-            let host = req
-                .headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned);
+            let https = shared.cookie.secure.is_https(req.headers());
             let auth = Arc::new(
-                RequestAuth::resolve(shared, cookies, host, req.method(), req.headers()).await,
+                RequestAuth::resolve(shared, cookies, https, req.method(), req.headers()).await,
             );
             req.extensions_mut().insert(auth.clone());
             let mut response = inner.call(req).await?;
-            if auth.finish().await {
-                response.headers_mut().insert(
-                    header::CACHE_CONTROL,
-                    HeaderValue::from_static("private, no-store"),
-                );
+            let wrote_cookie = auth.finish().await;
+            if wrote_cookie || auth.session.is_some() {
+                keep_out_of_caches(response.headers_mut(), wrote_cookie);
             }
             Ok(response)
         })
+    }
+}
+
+/// Marks a response that carries a session (or its cookie) as personal: `private, no-store`
+/// — unless the handler chose its own `Cache-Control` and the response sets no cookie — and
+/// `Vary: Cookie`, for caches that ignore `no-store`.
+fn keep_out_of_caches(headers: &mut http::HeaderMap, wrote_cookie: bool) {
+    if wrote_cookie || !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-store"),
+        );
+    }
+    let varies = headers.get_all(header::VARY).iter().any(|v| {
+        v.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == "*" || t.trim().eq_ignore_ascii_case("cookie"))
+        })
+    });
+    if !varies {
+        headers.append(header::VARY, HeaderValue::from_static("Cookie"));
     }
 }
 
@@ -361,7 +400,8 @@ impl Shared {
             builder = builder.claims_namespace(ns.clone());
         }
         if let Some(s) = session {
-            builder = builder.initial_session(s);
+            // `initial_session` counts the lifetime from now: hand over the time left.
+            builder = builder.initial_session(s.handed_over());
         }
         builder
             .build()
@@ -409,7 +449,9 @@ impl Shared {
 pub(crate) struct RequestAuth {
     shared: Arc<Shared>,
     cookies: Cookies,
-    host: Option<String>,
+    /// Whether the request is served over HTTPS (per [`SecureCookie`]): the cookie's name and
+    /// `Secure` attribute.
+    https: bool,
     pub(crate) session: Option<Arc<Session>>,
     client: OnceLock<NhostClient>,
     wrote_cookie: AtomicBool,
@@ -419,19 +461,19 @@ impl RequestAuth {
     async fn resolve(
         shared: Arc<Shared>,
         cookies: Cookies,
-        host: Option<String>,
+        https: bool,
         method: &Method,
         headers: &http::HeaderMap,
     ) -> Self {
         let mut auth = RequestAuth {
             shared,
             cookies,
-            host,
+            https,
             session: None,
             client: OnceLock::new(),
             wrote_cookie: AtomicBool::new(false),
         };
-        match auth.shared.cookie.read(headers) {
+        match auth.shared.cookie.read(headers, https) {
             Incoming::Missing => {
                 if let Some(options) = auth.shared.anonymous.clone()
                     && (method == Method::GET || method == Method::HEAD)
@@ -448,6 +490,12 @@ impl RequestAuth {
             Incoming::Unreadable => {
                 tracing::debug!("session cookie does not open with the key; ignored");
             }
+            Incoming::Ambiguous => {
+                tracing::warn!(
+                    "several different session cookies in one request (one may be planted); \
+                     none is used"
+                );
+            }
             Incoming::Session(session) => {
                 if auth.shared.is_fresh(&session) {
                     auth.session = Some(session);
@@ -459,9 +507,7 @@ impl RequestAuth {
                         }
                         RefreshOutcome::Rejected(e) => {
                             tracing::info!(error = %e.error, "refresh token rejected; signed out");
-                            auth.shared
-                                .cookie
-                                .clear(&auth.cookies, auth.host.as_deref());
+                            auth.shared.cookie.clear(&auth.cookies, auth.https);
                             auth.wrote_cookie.store(true, Ordering::Relaxed);
                         }
                         RefreshOutcome::Unavailable(e) => {
@@ -478,9 +524,7 @@ impl RequestAuth {
     }
 
     fn set_sealed(&self, sealed: String) {
-        self.shared
-            .cookie
-            .set(&self.cookies, sealed, self.host.as_deref());
+        self.shared.cookie.set(&self.cookies, sealed, self.https);
         self.wrote_cookie.store(true, Ordering::Relaxed);
     }
 
@@ -538,10 +582,22 @@ impl RequestAuth {
                         }
                     }
                     None => {
-                        self.shared
-                            .cookie
-                            .clear(&self.cookies, self.host.as_deref());
+                        self.shared.cookie.clear(&self.cookies, self.https);
                         self.wrote_cookie.store(true, Ordering::Relaxed);
+                        // Signed out: record it under the session's token, so that requests
+                        // replaying an older cookie of this session — whose refresh to this one
+                        // is still cached — are signed out too, on every instance.
+                        if let Some(old) = before {
+                            let key = RefreshKey::new(old.refresh_token.expose());
+                            self.shared
+                                .coordinator
+                                .publish(
+                                    &key,
+                                    self.shared.race_window,
+                                    RefreshOutcome::signed_out(),
+                                )
+                                .await;
+                        }
                     }
                 }
             }

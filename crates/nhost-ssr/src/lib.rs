@@ -45,8 +45,9 @@
 //!
 //! # The cookie
 //!
-//! `HttpOnly`, `SameSite=Lax`, `Path=/`, `Secure` (except on `localhost` by default, see
-//! [`SecureCookie`]), `Max-Age` = the refresh-token lifetime. It never exceeds 4096 bytes: when
+//! `__Host-nhostSession`: `HttpOnly`, `SameSite=Lax`, `Path=/`, `Secure` — unless configured
+//! for plain-HTTP development, see [`SecureCookie`] (never decided from the `Host` header) —
+//! `Max-Age` = the refresh-token lifetime. It never exceeds 4096 bytes: when
 //! the session would not fit, the cookie keeps less — first the user's metadata goes, then the
 //! user (the access token's claims still give id, roles and anonymity).
 
@@ -81,6 +82,12 @@ pub enum Error {
     /// The cookie name is not a valid cookie name.
     #[error("`{0}` is not a valid cookie name (letters, digits and !#$%&'*+-.^_`|~ only)")]
     InvalidCookieName(String),
+    /// The cookie name carries a `__Host-`/`__Secure-` prefix: the layer adds `__Host-` itself.
+    #[error(
+        "give the cookie name `{0}` without its `__Host-`/`__Secure-` prefix: the layer names the \
+         cookie `__Host-<name>` whenever it is Secure"
+    )]
+    ReservedCookiePrefix(String),
     /// No auth URL could be formed.
     #[error("invalid auth server configuration: {0}")]
     AuthUrl(nhost_core::AuthError),

@@ -6,16 +6,25 @@ use futures_util::future::BoxFuture;
 use nhost_core::{AuthError, SingleFlight};
 use redis::aio::ConnectionManager;
 
-use crate::coordinator::{RefreshCoordinator, RefreshKey, RefreshOutcome, RefreshWork};
+use crate::coordinator::{
+    CHAIN_LIMIT, RefreshCoordinator, RefreshKey, RefreshOutcome, RefreshWork,
+};
 
 /// Coordinates refreshes through Redis, for several server instances behind a load balancer.
 ///
 /// For an old refresh token with hash `h`:
-/// 1. `GET <prefix>result:h` — a sibling already refreshed: use its outcome;
+/// 1. `GET <prefix>result:h` — a sibling already refreshed: use its outcome (followed along its
+///    chain: when the new session's own token has an outcome since — a sign-out, a rejection, a
+///    later refresh — that one is served);
 /// 2. else `SET <prefix>lock:h <owner> NX PX <lock ttl>` — the lock holder calls `POST /token`,
-///    stores the outcome under `result:h` for the race window, then releases the lock (only if it
-///    still owns it);
+///    then, in one script, stores the outcome under `result:h` for the race window and releases
+///    the lock (only if it still owns it). When storing fails, the lock is *kept*: the holder
+///    retries in the background until the outcome is stored or the lock expires, so no sibling
+///    can refresh with the spent token meanwhile;
 /// 3. everyone else polls `result:h` until it appears, or takes over the lock if the holder died.
+///
+/// The lock lives longer than the longest refresh: the layer tells the coordinator its
+/// auth-request timeout, and the lock's TTL is at least that plus [`LOCK_MARGIN`](Self::LOCK_MARGIN).
 ///
 /// Within one instance a single-flight sits in front, so a storm costs Redis one round of this
 /// per instance. Stored outcomes are encrypted with a key derived from the *old* refresh token
@@ -41,7 +50,18 @@ impl std::fmt::Debug for RedisCoordinator {
 
 const RELEASE: &str = r#"if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) else return 0 end"#;
 
+/// Stores the outcome (`KEYS[1]`, value `ARGV[1]`, `PX ARGV[2]`), then releases the lock
+/// (`KEYS[2]`) if `ARGV[3]` still owns it. A failing `SET` aborts the script: the lock stays.
+const STORE_AND_RELEASE: &str = r#"
+redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+if redis.call("GET", KEYS[2]) == ARGV[3] then redis.call("DEL", KEYS[2]) end
+return 1
+"#;
+
 impl RedisCoordinator {
+    /// How much longer than the longest refresh a lock lives: time to store the outcome.
+    pub const LOCK_MARGIN: Duration = Duration::from_secs(5);
+
     /// Connects to Redis (`redis://host:port/db`). The connection reconnects by itself; each
     /// attempt and each command gives up after 2 s, so a dead Redis costs a request at most a
     /// few seconds (and the refresh is then reported unavailable, the cookie kept).
@@ -70,8 +90,9 @@ impl RedisCoordinator {
         self
     }
 
-    /// How long a refresh lock lives if its holder dies (default 15 s; keep it above the auth
-    /// request timeout).
+    /// How long a refresh lock lives if its holder dies (default 15 s). The layer raises it to
+    /// its auth-request timeout plus [`LOCK_MARGIN`](Self::LOCK_MARGIN) when that is longer: a lock that expired
+    /// mid-refresh would let another instance spend the same token.
     pub fn lock_ttl(mut self, ttl: Duration) -> Self {
         self.lock_ttl = ttl;
         self
@@ -103,36 +124,32 @@ impl RedisCoordinator {
                 .await?;
             if locked.is_some() {
                 // A holder may have finished between our GET and SET.
-                let outcome = match self.cached(&mut conn, key, &result_key).await? {
-                    Some(outcome) => outcome,
-                    None => {
-                        let Some(work) = work.take() else {
-                            return Ok(timed_out());
-                        };
-                        let outcome = work().await;
-                        // From here on the old token is spent: the outcome must reach the caller
-                        // even if Redis fails now (siblings then time out as "unavailable" and
-                        // keep their cookies, rather than losing the session).
-                        let stored: Result<(), _> = redis::cmd("SET")
-                            .arg(&result_key)
-                            .arg(key.seal(&outcome))
-                            .arg("PX")
-                            .arg(millis(outcome.cache_for(race_window)).max(1))
-                            .query_async(&mut conn)
-                            .await;
-                        if let Err(e) = stored {
-                            tracing::error!(error = %e, "could not share a refresh result in redis");
-                        }
-                        outcome
-                    }
+                if let Some(outcome) = self.cached(&mut conn, key, &result_key).await? {
+                    self.release(&mut conn, &lock_key, &owner).await;
+                    return Ok(outcome);
+                }
+                let Some(work) = work.take() else {
+                    return Ok(timed_out());
                 };
-                let released: Result<i64, _> = redis::Script::new(RELEASE)
-                    .key(&lock_key)
-                    .arg(&owner)
-                    .invoke_async(&mut conn)
-                    .await;
-                if let Err(e) = released {
-                    tracing::warn!(error = %e, "could not release a refresh lock; it expires by itself");
+                let locked_at = Instant::now();
+                let outcome = work().await;
+                // From here on the old token is spent: the outcome must reach the caller even
+                // if Redis fails now. The lock is released only together with storing it; if
+                // that fails, a background task retries while the lock lasts (siblings wait,
+                // then time out as "unavailable" and keep their cookies — none refreshes with
+                // the spent token).
+                let store = StoreOutcome {
+                    conn: conn.clone(),
+                    result_key,
+                    lock_key,
+                    owner,
+                    sealed: key.seal(&outcome),
+                    ttl_ms: millis(outcome.cache_for(race_window)).max(1),
+                    lock_expires: locked_at + self.lock_ttl,
+                };
+                if let Err(e) = store.attempt().await {
+                    tracing::error!(error = %e, "could not share a refresh result in redis; lock kept, retrying");
+                    tokio::spawn(store.retry());
                 }
                 return Ok(outcome);
             }
@@ -143,7 +160,31 @@ impl RedisCoordinator {
         }
     }
 
+    /// The outcome stored for `key`, followed along its chain (see [`RefreshCoordinator`]).
     async fn cached(
+        &self,
+        conn: &mut ConnectionManager,
+        key: &RefreshKey,
+        result_key: &str,
+    ) -> Result<Option<RefreshOutcome>, redis::RedisError> {
+        let Some(mut outcome) = self.stored(conn, key, result_key).await? else {
+            return Ok(None);
+        };
+        for _ in 0..CHAIN_LIMIT {
+            let Some(next_key) = outcome.next_key() else {
+                break;
+            };
+            let next_result = format!("{}result:{}", self.prefix, next_key.id());
+            let next = self.stored(conn, &next_key, &next_result).await?;
+            match outcome.followed_by(next) {
+                Some(next) => outcome = next,
+                None => break,
+            }
+        }
+        Ok(Some(outcome))
+    }
+
+    async fn stored(
         &self,
         conn: &mut ConnectionManager,
         key: &RefreshKey,
@@ -151,6 +192,62 @@ impl RedisCoordinator {
     ) -> Result<Option<RefreshOutcome>, redis::RedisError> {
         let bytes: Option<Vec<u8>> = redis::cmd("GET").arg(result_key).query_async(conn).await?;
         Ok(bytes.and_then(|b| key.open(&b)))
+    }
+
+    async fn release(&self, conn: &mut ConnectionManager, lock_key: &str, owner: &str) {
+        let released: Result<i64, _> = redis::Script::new(RELEASE)
+            .key(lock_key)
+            .arg(owner)
+            .invoke_async(conn)
+            .await;
+        if let Err(e) = released {
+            tracing::warn!(error = %e, "could not release a refresh lock; it expires by itself");
+        }
+    }
+}
+
+/// A lock holder's outcome on its way into Redis.
+struct StoreOutcome {
+    conn: ConnectionManager,
+    result_key: String,
+    lock_key: String,
+    owner: String,
+    sealed: Vec<u8>,
+    ttl_ms: u64,
+    lock_expires: Instant,
+}
+
+impl StoreOutcome {
+    /// Stores the outcome and releases the lock, atomically.
+    async fn attempt(&self) -> Result<(), redis::RedisError> {
+        let mut conn = self.conn.clone();
+        redis::Script::new(STORE_AND_RELEASE)
+            .key(&self.result_key)
+            .key(&self.lock_key)
+            .arg(self.sealed.as_slice())
+            .arg(self.ttl_ms)
+            .arg(&self.owner)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map(drop)
+    }
+
+    /// Retries [`attempt`](Self::attempt) with a growing pause until it succeeds or the lock has
+    /// expired (then another instance may hold it, and storing is no longer ours to do).
+    async fn retry(self) {
+        let mut pause = Duration::from_millis(50);
+        loop {
+            tokio::time::sleep(pause).await;
+            if Instant::now() >= self.lock_expires {
+                tracing::error!("a refresh result was never shared in redis; its lock expired");
+                return;
+            }
+            match self.attempt().await {
+                Ok(()) => return,
+                Err(e) => tracing::debug!(error = %e, "storing a refresh result still fails"),
+            }
+            pause = (pause * 2).min(Duration::from_secs(1));
+        }
     }
 }
 
@@ -165,6 +262,10 @@ fn timed_out() -> RefreshOutcome {
 }
 
 impl RefreshCoordinator for RedisCoordinator {
+    fn set_refresh_timeout(&mut self, timeout: Duration) {
+        self.lock_ttl = self.lock_ttl.max(timeout + Self::LOCK_MARGIN);
+    }
+
     fn publish<'a>(
         &'a self,
         key: &'a RefreshKey,

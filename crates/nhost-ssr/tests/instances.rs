@@ -19,6 +19,11 @@ fn redis_url() -> String {
 }
 
 async fn instance(auth_url: &str, prefix: &str) -> String {
+    serve(instance_app(auth_url, prefix).await).await
+}
+
+/// One app instance coordinating through the shared Redis under `prefix`.
+async fn instance_app(auth_url: &str, prefix: &str) -> axum::Router {
     let coordinator = RedisCoordinator::connect(&redis_url())
         .await
         .expect("redis reachable")
@@ -29,7 +34,7 @@ async fn instance(auth_url: &str, prefix: &str) -> String {
         .coordinator(coordinator)
         .build()
         .expect("layer");
-    serve(app(layer)).await
+    app(layer)
 }
 
 /// Three app instances sharing Redis (under a key prefix of their own, so that parallel test runs
@@ -99,6 +104,118 @@ async fn the_new_cookie_keeps_working_on_every_instance() {
             .all(|(s, body, set)| *s == 200 && body.contains(&user_id) && set.is_empty())
     );
     assert_eq!(emulator.stats().token_requests, before);
+}
+
+/// Issue 16, item 7 across instances: C1 refreshed to C2 on one instance, signed out with C2 on
+/// another; C1 replayed on either is signed out, not handed C2's session from Redis.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_out_session_does_not_come_back_through_redis() {
+    let emulator = emulator().await;
+    let prefix = format!("test-{}:", uuid_like());
+    let a = instance_app(emulator.url(), &prefix).await;
+    let b = instance_app(emulator.url(), &prefix).await;
+    let c1 = cookie_for(
+        &layer(emulator.url()),
+        &expired(sign_in(emulator.url()).await, Duration::from_secs(30)),
+    );
+    let c2 = send(&a, "GET", "/", Some(&c1)).await.new_cookie();
+    let out = send(&b, "POST", "/sign-out", Some(&c2)).await;
+    assert!(out.set_cookies()[0].contains("Max-Age=0"));
+    for (name, app) in [("a", &a), ("b", &b)] {
+        let replay = send(app, "GET", "/", Some(&c1)).await;
+        assert_eq!(replay.body, "signed out", "instance {name}");
+        let set = replay.set_cookies();
+        assert!(
+            set.len() == 1 && set[0].contains("Max-Age=0"),
+            "instance {name}: {set:?}"
+        );
+    }
+}
+
+fn redis_cli(url: &str, args: &[&str]) -> String {
+    let port = url.rsplit(':').next().unwrap_or_default();
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", port])
+        .args(args)
+        .output()
+        .expect("redis-cli runs (it comes with redis-server)");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// Issue 16, item 11: when the refresh outcome cannot be stored (here: an ACL that lets the
+/// coordinator write only its locks), the lock holder keeps the lock — no other instance may
+/// refresh with the spent token — and the lock outlives the longest refresh (the layer's
+/// 30-second timeout, above the coordinator's default TTL). Once storing works again, the
+/// outcome lands and the lock is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lock_is_kept_until_the_outcome_is_stored() {
+    let emulator = emulator().await;
+    let redis = own_redis().await;
+    let set_user = |write: &str| {
+        let reply = redis_cli(
+            &redis.1,
+            &[
+                "ACL",
+                "SETUSER",
+                "limited",
+                "on",
+                ">pw",
+                "resetkeys",
+                "%R~*",
+                write,
+                "+@all",
+            ],
+        );
+        assert_eq!(reply, "OK", "ACL SETUSER");
+    };
+    set_user("%W~p:lock:*");
+    let limited_url = redis.1.replace("redis://", "redis://limited:pw@");
+    let coordinator = RedisCoordinator::connect(&limited_url)
+        .await
+        .expect("connect")
+        .prefix("p:");
+    let layer = NhostSessionLayer::builder()
+        .auth_url(emulator.url())
+        .cookie_key(key())
+        .coordinator(coordinator)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("layer");
+    let session = expired(sign_in(emulator.url()).await, Duration::from_secs(30));
+    let id = nhost_ssr::RefreshKey::new(session.refresh_token.expose())
+        .id()
+        .to_owned();
+    let old = cookie_for(&layer, &session);
+    let app = app(layer);
+    // The holder's own request gets the new session although it could not be shared.
+    let reply = send(&app, "GET", "/", Some(&old)).await;
+    assert!(reply.body.starts_with("user "), "{}", reply.body);
+    let new = reply.new_cookie();
+    let lock = format!("p:lock:{id}");
+    let result = format!("p:result:{id}");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let ttl: i64 = redis_cli(&redis.1, &["PTTL", &lock]).parse().expect("PTTL");
+    assert!(
+        ttl > 25_000,
+        "the lock is kept and outlives a 30 s refresh; PTTL {ttl}"
+    );
+    assert_eq!(redis_cli(&redis.1, &["EXISTS", &result]), "0");
+    // Storing works again: the outcome lands, then the lock goes.
+    set_user("%W~*");
+    let mut stored = false;
+    for _ in 0..100 {
+        if redis_cli(&redis.1, &["EXISTS", &lock]) == "0" {
+            stored = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stored, "the lock was released once the outcome was stored");
+    assert_eq!(redis_cli(&redis.1, &["EXISTS", &result]), "1");
+    // A straggler gets the same new cookie, with no second /token call.
+    let late = send(&app, "GET", "/", Some(&old)).await;
+    assert_eq!(late.new_cookie(), new);
+    assert_eq!(emulator.stats().token_requests, 1);
 }
 
 /// A redis-server of this test's own, so it can be killed mid-run.

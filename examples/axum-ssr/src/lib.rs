@@ -4,31 +4,36 @@
 //! Routes: `GET /` (the page, rendered by Yew's `ServerRenderer` with `nhost-yew`'s provider
 //! seeded with the request's session), `POST /auth/sign-in/anonymous`, `POST /auth/sign-out`,
 //! `POST /auth/deanonymize` (form fields `email`, `password`). Every page works without
-//! JavaScript; state-changing POSTs from another origin are refused.
+//! JavaScript; state-changing requests from another origin are refused (`Sec-Fetch-Site`, else
+//! `Origin` against the site's scheme, host and port), and error pages never show what the
+//! visitor should not see (the auth server's address, the HTTP library's message).
 
 mod pages;
 
 use axum::Router;
-use axum::extract::{Form, Request};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{Form, Request, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use nhost_ssr::nhost_core::{AuthError, DeanonymizeMethod, SignUpOutcome};
-use nhost_ssr::{NhostAuth, NhostSessionLayer};
+use nhost_ssr::nhost_core::{AuthError, DeanonymizeMethod, ErrorCode, SignUpOutcome};
+use nhost_ssr::{NhostAuth, NhostSessionLayer, SecureCookie};
 use serde::Deserialize;
 
 pub use pages::{Notice, PageProps, render as render_page};
 
-/// The site, behind `nhost` (which keeps the session cookie) and the cross-site POST check.
+/// The site, behind `nhost` (which keeps the session cookie) and the cross-site POST check. The
+/// check takes the site's scheme from the layer's [`SecureCookie`] setting, so that the cookie
+/// and the check agree on whether the site is served over HTTPS.
 pub fn router(nhost: NhostSessionLayer) -> Router {
+    let secure = nhost.secure_cookie();
     Router::new()
         .route("/", get(home))
         .route("/auth/sign-in/anonymous", post(sign_in_anonymous))
         .route("/auth/sign-out", post(sign_out))
         .route("/auth/deanonymize", post(deanonymize))
         .layer(nhost)
-        .layer(middleware::from_fn(same_origin_posts))
+        .layer(middleware::from_fn_with_state(secure, same_origin_posts))
 }
 
 #[derive(Deserialize)]
@@ -56,7 +61,9 @@ async fn render(auth: &NhostAuth, notice: Option<Notice>, status: StatusCode) ->
 }
 
 /// A failed action: the page again, with the error, and a status that says what went wrong.
+/// The full error goes to the log; the page gets [`public_error`].
 async fn failed(auth: &NhostAuth, error: AuthError) -> Response {
+    tracing::warn!(error = %error, "action failed");
     let status = StatusCode::from_u16(error.status)
         .ok()
         .filter(|s| s.is_client_error() || s.is_server_error())
@@ -73,7 +80,30 @@ async fn failed(auth: &NhostAuth, error: AuthError) -> Response {
         } else {
             StatusCode::BAD_REQUEST
         });
-    render(auth, Some(Notice::Error(error)), status).await
+    render(auth, Some(Notice::Error(public_error(error))), status).await
+}
+
+/// What a visitor may read of an error: the auth server's own words for its known 4xx
+/// verdicts (`email-already-in-use`, `password-too-short`…) and nhost-core's for input and
+/// state errors; for everything else — network errors (whose text names the auth server's
+/// internal URL), 5xx, 429, answers from a proxy — a plain sentence.
+fn public_error(error: AuthError) -> AuthError {
+    let known_verdict = (400..500).contains(&error.status)
+        && error.status != 429
+        && !matches!(error.error, ErrorCode::Other(_));
+    let from_this_client = matches!(
+        error.status,
+        nhost_ssr::nhost_core::STATUS_VALIDATION | nhost_ssr::nhost_core::STATUS_STATE
+    );
+    if known_verdict || from_this_client {
+        return error;
+    }
+    let message = if error.is_transient() || error.status == 429 {
+        "The sign-in service is not available right now. Please try again in a moment."
+    } else {
+        "Something went wrong on our side. Please try again."
+    };
+    AuthError::new(error.status, error.error, message)
 }
 
 async fn sign_in_anonymous(auth: NhostAuth) -> Response {
@@ -114,59 +144,142 @@ async fn deanonymize(auth: NhostAuth, Form(form): Form<DeanonymizeForm>) -> Resp
     }
 }
 
-/// Refuses state-changing requests whose `Origin` is another site (the `SameSite=Lax` cookie
-/// already keeps it out of cross-site POSTs; this is the second lock). Requests without an
-/// `Origin` header — curl, old clients — pass.
-async fn same_origin_posts(request: Request, next: Next) -> Response {
+/// Refuses state-changing requests from another origin — the second lock after the
+/// `SameSite=Lax` cookie, the rule of Go's `http.CrossOriginProtection`:
+/// 1. `Sec-Fetch-Site` (sent by every current browser, and not settable by a page) decides when
+///    present: `same-origin` or `none` (the user's own navigation) pass, anything else —
+///    `cross-site`, `same-site` (a sibling subdomain is another origin) — is refused;
+/// 2. else an `Origin` must equal the site's origin: scheme (from the layer's [`SecureCookie`]
+///    setting), host and port (from `Host`);
+/// 3. else (no browser headers: curl, old clients) the request passes.
+async fn same_origin_posts(
+    State(secure): State<SecureCookie>,
+    request: Request,
+    next: Next,
+) -> Response {
     let safe = matches!(request.method().as_str(), "GET" | "HEAD" | "OPTIONS");
-    if !safe && !origin_matches_host(request.headers()) {
+    if !safe && !is_same_origin(request.headers(), secure.is_https(request.headers())) {
         return (
             StatusCode::FORBIDDEN,
-            "cross-site request refused: the Origin header does not match this site",
+            "cross-site request refused: this form may only be sent from this site",
         )
             .into_response();
     }
     next.run(request).await
 }
 
-fn origin_matches_host(headers: &HeaderMap) -> bool {
+fn is_same_origin(headers: &HeaderMap, https: bool) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return matches!(site.as_bytes(), b"same-origin" | b"none");
+    }
     let Some(origin) = headers.get(header::ORIGIN) else {
         return true;
     };
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.split_once("://"))
-        .map(|(_, rest)| rest.trim_end_matches('/'));
-    matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+    let scheme = if https { "https" } else { "http" };
+    let default_port = if https { 443 } else { 80 };
+    let origin = origin.to_str().ok().and_then(|o| o.parse::<Uri>().ok());
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok());
+    let (Some(origin), Some(host)) = (origin, host) else {
+        return false;
+    };
+    let Some(origin_authority) = origin.authority() else {
+        return false;
+    };
+    origin.scheme_str() == Some(scheme)
+        && origin
+            .path_and_query()
+            .is_none_or(|p| p.as_str() == "/" || p.as_str().is_empty())
+        && origin_authority.host().eq_ignore_ascii_case(host.host())
+        && origin_authority.port_u16().unwrap_or(default_port)
+            == host.port_u16().unwrap_or(default_port)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn check(headers: &[(&str, &str)], https: bool) -> bool {
+        let mut h = HeaderMap::new();
+        for (name, value) in headers {
+            h.insert(
+                axum::http::HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                value.parse().expect("value"),
+            );
+        }
+        is_same_origin(&h, https)
+    }
+
     #[test]
     fn origin_rules() {
-        let check = |origin: Option<&str>, host: Option<&str>| {
-            let mut h = HeaderMap::new();
-            if let Some(o) = origin {
-                h.insert(header::ORIGIN, o.parse().expect("header"));
-            }
-            if let Some(v) = host {
-                h.insert(header::HOST, v.parse().expect("header"));
-            }
-            origin_matches_host(&h)
-        };
-        assert!(check(None, Some("localhost:3000")));
-        assert!(check(Some("http://localhost:3000"), Some("localhost:3000")));
-        assert!(check(Some("https://Example.com"), Some("example.com")));
-        assert!(!check(Some("https://evil.com"), Some("example.com")));
-        assert!(!check(Some("null"), Some("example.com")));
-        assert!(!check(
-            Some("http://localhost:3001"),
-            Some("localhost:3000")
+        let host = ("host", "localhost:3000");
+        assert!(check(&[host], false), "no browser headers: curl");
+        assert!(check(&[host, ("origin", "http://localhost:3000")], false));
+        assert!(check(&[host, ("origin", "http://LOCALHOST:3000")], false));
+        assert!(
+            !check(&[host, ("origin", "https://localhost:3000")], false),
+            "scheme"
+        );
+        assert!(
+            !check(&[host, ("origin", "http://localhost:3000")], true),
+            "scheme"
+        );
+        assert!(
+            !check(&[host, ("origin", "http://localhost:3001")], false),
+            "port"
+        );
+        assert!(
+            !check(&[host, ("origin", "http://localhost")], false),
+            "default port"
+        );
+        assert!(!check(&[host, ("origin", "null")], false));
+        assert!(!check(&[host, ("origin", "http://evil.com")], false));
+        assert!(
+            !check(&[("origin", "http://localhost:3000")], false),
+            "no Host"
+        );
+        let https = ("host", "example.com");
+        assert!(check(&[https, ("origin", "https://example.com")], true));
+        assert!(check(&[https, ("origin", "https://example.com:443")], true));
+        assert!(check(
+            &[
+                ("host", "example.com:443"),
+                ("origin", "https://example.com")
+            ],
+            true
         ));
-        assert!(!check(Some("http://example.com"), None));
+        assert!(!check(&[https, ("origin", "https://a.example.com")], true));
+        // Sec-Fetch-Site decides when present.
+        assert!(!check(&[host, ("sec-fetch-site", "cross-site")], false));
+        assert!(!check(&[host, ("sec-fetch-site", "same-site")], false));
+        assert!(check(&[host, ("sec-fetch-site", "same-origin")], false));
+        assert!(check(&[host, ("sec-fetch-site", "none")], false));
+        assert!(!check(
+            &[
+                host,
+                ("sec-fetch-site", "cross-site"),
+                ("origin", "http://localhost:3000")
+            ],
+            false
+        ));
+    }
+
+    #[test]
+    fn error_pages_keep_internal_details_out() {
+        let network = AuthError::network(
+            "error sending request for url (http://10.0.0.7:4000/signin/anonymous)",
+        );
+        let shown = public_error(network);
+        assert!(!shown.message.contains("10.0.0.7"), "{}", shown.message);
+        assert_eq!(shown.status, 0);
+        let proxy = AuthError::from_response(403, "<html>nginx internal-host-7</html>");
+        assert!(!public_error(proxy).message.contains("nginx"));
+        let verdict = AuthError::from_response(
+            409,
+            r#"{"status":409,"error":"email-already-in-use","message":"Email already in use"}"#,
+        );
+        assert_eq!(public_error(verdict).message, "Email already in use");
     }
 }

@@ -12,6 +12,13 @@
 //!   it a random key is made once and kept in `DATA_DIR/cookie.key`.
 //! - `DATA_DIR` — default `target/example-axum-ssr` in this workspace.
 //! - `REDIS_URL` — coordinate refreshes through Redis (for several instances of the site).
+//!
+//! The site listens on loopback (`127.0.0.1`) over plain HTTP, so it opts into nhost-ssr's
+//! development switch, `SecureCookie::PlainHttpDevelopment`: the session cookie is named
+//! `nhostSession`, without `Secure` and the `__Host-` prefix (and the cross-site check expects
+//! `http://` origins). That choice is tied to the loopback bind below; a site served to others
+//! keeps the default (`Secure`, `__Host-nhostSession`) behind TLS, or uses
+//! `SecureCookie::FromTrustedProxy` behind a TLS-terminating proxy.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -19,7 +26,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use nhost_auth_emulator::{Config, Database, Emulator};
-use nhost_ssr::{Key, NhostSessionLayer, RedisCoordinator};
+use nhost_ssr::{Key, NhostSessionLayer, RedisCoordinator, SecureCookie};
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -92,8 +99,6 @@ async fn run() -> Result<(), BoxError> {
             .map_err(|e| format!("cannot reach Redis at REDIS_URL: {e}"))?;
         builder = builder.coordinator(coordinator);
     }
-    let nhost = builder.build()?;
-
     let port: u16 = match env("PORT") {
         Some(p) => p
             .parse()
@@ -101,6 +106,13 @@ async fn run() -> Result<(), BoxError> {
         None => 3000,
     };
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // Plain HTTP on loopback: a development site, so the cookie cannot be `Secure` — said
+    // explicitly here, and only because the bind is loopback (nhost-ssr never guesses it from
+    // the `Host` header).
+    if addr.ip().is_loopback() {
+        builder = builder.secure(SecureCookie::PlainHttpDevelopment);
+    }
+    let nhost = builder.build()?;
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e} (set PORT)"))?;

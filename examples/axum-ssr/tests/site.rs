@@ -41,9 +41,11 @@ async fn site() -> (Emulator, Router) {
     config.email_verification_required = false;
     config.bcrypt_cost = 4;
     let emulator = Emulator::start(config).await.expect("emulator");
+    // Served on http://localhost:3000 like the binary: the explicit development switch.
     let layer = NhostSessionLayer::builder()
         .auth_url(emulator.url())
         .cookie_key(nhost_ssr::key_from_bytes(&[3u8; 64]).expect("key"))
+        .secure(nhost_ssr::SecureCookie::PlainHttpDevelopment)
         .build()
         .expect("layer");
     (emulator, example_axum_ssr::router(layer))
@@ -57,10 +59,25 @@ async fn send(
     origin: Option<&str>,
     form: Option<&str>,
 ) -> Reply {
+    send_with(app, method, path, cookie, origin, form, &[]).await
+}
+
+async fn send_with(
+    app: &Router,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    origin: Option<&str>,
+    form: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Reply {
     let mut req = Request::builder()
         .method(method)
         .uri(path)
         .header(header::HOST, "localhost:3000");
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     if let Some(c) = cookie {
         req = req.header(header::COOKIE, c);
     }
@@ -252,6 +269,76 @@ async fn cross_site_posts_are_refused() {
     assert_eq!(reply.status, StatusCode::SEE_OTHER);
 }
 
+/// Issue 16, item 13: `Sec-Fetch-Site` decides when the browser sends it (a POST without
+/// `Origin` but `Sec-Fetch-Site: cross-site` is refused), and an `Origin` must match the site's
+/// scheme, host and port (`https://localhost:3000` is not `http://localhost:3000`).
+#[tokio::test]
+async fn sec_fetch_site_and_the_origins_scheme_are_checked() {
+    let (emulator, app) = site().await;
+    let path = "/auth/sign-in/anonymous";
+    for (origin, fetch_site) in [
+        (None, Some("cross-site")),
+        (None, Some("same-site")),
+        (Some("http://localhost:3000"), Some("cross-site")),
+        (Some("https://localhost:3000"), None),
+        (Some("http://localhost:3001"), None),
+        (Some("http://localhost"), None),
+    ] {
+        let headers: Vec<(&str, &str)> = fetch_site
+            .map(|v| ("sec-fetch-site", v))
+            .into_iter()
+            .collect();
+        let reply = send_with(&app, "POST", path, None, origin, None, &headers).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::FORBIDDEN,
+            "Origin {origin:?}, Sec-Fetch-Site {fetch_site:?}"
+        );
+    }
+    assert_eq!(emulator.stats().anonymous_sign_ins, 0);
+    for (origin, fetch_site) in [
+        (Some("http://localhost:3000"), Some("same-origin")),
+        (None, Some("same-origin")),
+        (Some("http://localhost:3000"), None),
+    ] {
+        let headers: Vec<(&str, &str)> = fetch_site
+            .map(|v| ("sec-fetch-site", v))
+            .into_iter()
+            .collect();
+        let reply = send_with(&app, "POST", path, None, origin, None, &headers).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::SEE_OTHER,
+            "Origin {origin:?}, Sec-Fetch-Site {fetch_site:?}"
+        );
+    }
+}
+
+/// Issue 16, item 13: an error page says what happened in words for the visitor, never the
+/// auth server's internal URL or the HTTP library's message.
+#[tokio::test]
+async fn error_pages_show_no_internal_details() {
+    let nowhere = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        format!("http://{addr}")
+    };
+    let layer = NhostSessionLayer::builder()
+        .auth_url(&nowhere)
+        .cookie_key(nhost_ssr::key_from_bytes(&[3u8; 64]).expect("key"))
+        .build()
+        .expect("layer");
+    let app = example_axum_ssr::router(layer);
+    let reply = send(&app, "POST", "/auth/sign-in/anonymous", None, None, None).await;
+    assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.body);
+    assert!(reply.body.contains("role=\"alert\""), "{}", reply.body);
+    let host = nowhere.trim_start_matches("http://");
+    for secret in [host, "127.0.0.1", "error sending request", "tcp connect"] {
+        assert!(!reply.body.contains(secret), "{secret} in {}", reply.body);
+    }
+}
+
 #[tokio::test]
 async fn the_binary_starts_with_no_configuration() {
     use std::io::BufRead as _;
@@ -290,9 +377,12 @@ async fn the_binary_starts_with_no_configuration() {
         .headers()
         .get("set-cookie")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
         .expect("cookie")
         .to_owned();
+    // The binary binds loopback and says so: a plain-HTTP development cookie.
+    assert!(cookie.starts_with("nhostSession="), "{cookie}");
+    assert!(!cookie.contains("Secure"), "{cookie}");
+    let cookie = cookie.split(';').next().unwrap_or_default().to_owned();
     let page = client
         .get(&url)
         .header("cookie", &cookie)

@@ -90,6 +90,16 @@ pub fn routes() -> Router {
             }),
         )
         .route(
+            "/cacheable",
+            get(|session: Option<Session>| async move {
+                // A handler that decides its own caching.
+                (
+                    [(header::CACHE_CONTROL, "private, max-age=60")],
+                    if session.is_some() { "in" } else { "out" },
+                )
+            }),
+        )
+        .route(
             "/sign-out",
             post(|auth: NhostAuth| async move {
                 let _ = auth.client().sign_out(Default::default()).await;
@@ -172,10 +182,24 @@ pub async fn send_with(
     cookie: Option<&str>,
     host: &str,
 ) -> Reply {
-    let mut req = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, host);
+    send_headers(app, method, path, cookie, &[("host", host)]).await
+}
+
+/// A request with the given extra headers (`host` among them, else [`HOST`]).
+pub async fn send_headers(
+    app: &Router,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    headers: &[(&str, &str)],
+) -> Reply {
+    let mut req = Request::builder().method(method).uri(path);
+    if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+        req = req.header(header::HOST, HOST);
+    }
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
     if let Some(c) = cookie {
         req = req.header(header::COOKIE, c);
     }
@@ -206,6 +230,42 @@ pub async fn serve(app: Router) -> String {
         let _ = axum::serve(listener, app).await;
     });
     format!("http://{addr}")
+}
+
+/// Opens a sealed cookie value the way the layer does (the private jar under `key()`, the
+/// configured name `nhostSession` as associated data): what a test needs to see inside a cookie
+/// the layer set.
+pub fn open_cookie(value: &str) -> nhost_core::Session {
+    use tower_cookies::cookie::{Cookie, CookieJar};
+    let mut jar = CookieJar::new();
+    jar.add_original(Cookie::new("nhostSession", value.to_owned()));
+    let plain = jar
+        .private(&key())
+        .get("nhostSession")
+        .expect("the cookie opens with the test key");
+    serde_json::from_str(plain.value()).expect("a session")
+}
+
+/// The value part of a `name=value` cookie pair.
+pub fn value_of(pair: &str) -> &str {
+    pair.split_once('=').map_or("", |(_, v)| v)
+}
+
+/// An HTTP server that answers every request with `status` and `body` (`content_type`): what a
+/// proxy or WAF in front of the auth server might send. Returns its base URL.
+pub async fn fake_auth_server(
+    status: u16,
+    content_type: &'static str,
+    body: &'static str,
+) -> String {
+    let app = Router::new().fallback(move || async move {
+        (
+            StatusCode::from_u16(status).expect("status"),
+            [(header::CONTENT_TYPE, content_type)],
+            body,
+        )
+    });
+    serve(app).await
 }
 
 /// A URL where nothing listens.
