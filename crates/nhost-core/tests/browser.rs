@@ -1,15 +1,24 @@
 //! `nhost-core` in a real browser (headless Chromium, via `wasm-bindgen-test-runner`): the
-//! `localStorage` session store and the keys it shares with nhost-js.
+//! `localStorage` session store and the keys it shares with nhost-js, the Web Lock that
+//! serialises refreshes across tabs, the JSON mapping, and two clients of one page sharing a
+//! session against an `nhost-auth-emulator`.
 //!
-//! Run by `cargo xtask test` (its browser step); natively this file is empty.
+//! Run by `cargo xtask test` (its browser step), which starts the emulator and sets
+//! `NHOST_TEST_AUTH_URL` at compile time; natively this file is empty.
 // The crate docs come first: a false `#![cfg]` drops every attribute after it, and natively
 // `missing_docs` would then flag the empty crate.
 #![cfg(target_arch = "wasm32")]
 
+use std::future::Future;
+
+use futures_util::future::{Either, select};
+use js_sys::{Function, Promise, Reflect};
 use nhost_core::{
     AuthState, LocalStorage, NhostClient, REFRESH_TOKEN_EXPIRES_AT_KEY, REFRESH_TOKEN_ID_KEY,
-    REFRESH_TOKEN_KEY, SessionStorage,
+    REFRESH_TOKEN_KEY, SESSION_KEY, SessionStorage, WEB_LOCK_NAME,
 };
+use wasm_bindgen::{JsCast as _, JsValue};
+use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -33,6 +42,7 @@ fn local_storage() -> web_sys::Storage {
 fn clear_nhost_keys() {
     let storage = local_storage();
     for key in [
+        SESSION_KEY,
         REFRESH_TOKEN_KEY,
         REFRESH_TOKEN_ID_KEY,
         REFRESH_TOKEN_EXPIRES_AT_KEY,
@@ -205,4 +215,319 @@ fn error_bodies_decode_as_natively() {
             "{body}"
         );
     }
+}
+
+/// The emulator `cargo xtask test` starts (anonymous users on, role `public`).
+fn emulator_url() -> &'static str {
+    option_env!("NHOST_TEST_AUTH_URL").expect(
+        "NHOST_TEST_AUTH_URL is not set at compile time: run `cargo xtask test`, which starts the emulators",
+    )
+}
+
+async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+/// Polls `future` for at most `ms` milliseconds without consuming it: `Some` if it finished.
+async fn poll_for<F: Future + Unpin>(ms: u32, future: &mut F) -> Option<F::Output> {
+    match select(future, Box::pin(sleep(ms))).await {
+        Either::Left((value, _)) => Some(value),
+        Either::Right(_) => None,
+    }
+}
+
+/// A JavaScript function of the test page.
+fn js_function(args: &str, body: &str) -> Function {
+    Function::new_with_args(args, body)
+}
+
+async fn promise(value: JsValue) -> JsValue {
+    JsFuture::from(value.dyn_into::<Promise>().expect("a promise"))
+        .await
+        .expect("the promise resolves")
+}
+
+/// The browser's own view of the lock: `(held, pending)` requests named [`WEB_LOCK_NAME`].
+async fn lock_queue() -> (usize, usize) {
+    let query = js_function(
+        "name",
+        "return navigator.locks.query().then(s => [
+            s.held.filter(l => l.name === name).length,
+            s.pending.filter(l => l.name === name).length,
+        ]);",
+    );
+    let result = promise(
+        query
+            .call1(&JsValue::NULL, &WEB_LOCK_NAME.into())
+            .expect("query"),
+    )
+    .await;
+    let at = |i: u32| {
+        Reflect::get_u32(&result, i)
+            .ok()
+            .and_then(|v| v.as_f64())
+            .expect("a count") as usize
+    };
+    (at(0), at(1))
+}
+
+#[wasm_bindgen_test]
+async fn the_web_lock_is_exclusive_and_released_on_drop() {
+    let first = LocalStorage.lock().await;
+    assert!(first.is_held(), "Chromium has navigator.locks");
+    assert_eq!(lock_queue().await, (1, 0));
+
+    let mut second = LocalStorage.lock();
+    assert!(
+        poll_for(300, &mut second).await.is_none(),
+        "a second request waits while the lock is held"
+    );
+    assert_eq!(lock_queue().await, (1, 1));
+    drop(first);
+    let second = poll_for(2_000, &mut second)
+        .await
+        .expect("granted once the first is dropped");
+    assert!(second.is_held());
+    drop(second);
+    sleep(50).await;
+    assert_eq!(lock_queue().await, (0, 0), "nothing left behind");
+}
+
+/// Another tab's hold (the lock manager is per origin: a holder in this page's JavaScript is
+/// what another tab is to it).
+#[wasm_bindgen_test]
+async fn a_lock_held_by_other_javascript_is_waited_for() {
+    let take = js_function(
+        "name",
+        "return new Promise(granted => navigator.locks.request(name, () =>
+            new Promise(release => granted(release))));",
+    );
+    let release: Function = promise(
+        take.call1(&JsValue::NULL, &WEB_LOCK_NAME.into())
+            .expect("request"),
+    )
+    .await
+    .dyn_into()
+    .expect("the release function");
+    let mut ours = LocalStorage.lock();
+    assert!(
+        poll_for(300, &mut ours).await.is_none(),
+        "waits for the other holder"
+    );
+    release.call0(&JsValue::NULL).expect("release");
+    let ours = poll_for(2_000, &mut ours)
+        .await
+        .expect("granted after the release");
+    assert!(ours.is_held());
+}
+
+/// A refresh abandoned while waiting for the lock (its future dropped, e.g. a timed-out call)
+/// must not leave a request that takes the lock later and never gives it back.
+#[wasm_bindgen_test]
+async fn an_abandoned_lock_request_never_blocks_the_others() {
+    let first = LocalStorage.lock().await;
+    let mut abandoned = LocalStorage.lock();
+    assert!(poll_for(100, &mut abandoned).await.is_none());
+    drop(abandoned);
+    sleep(50).await;
+    assert_eq!(
+        lock_queue().await,
+        (1, 0),
+        "the abandoned request was withdrawn"
+    );
+    drop(first);
+    let mut next = LocalStorage.lock();
+    let next = poll_for(2_000, &mut next)
+        .await
+        .expect("nobody else holds the lock");
+    assert!(next.is_held());
+    drop(next);
+
+    // Dropped right after asking (the grant may already be on its way): still released.
+    for _ in 0..20 {
+        drop(LocalStorage.lock());
+    }
+    sleep(50).await;
+    let mut again = LocalStorage.lock();
+    assert!(
+        poll_for(2_000, &mut again).await.is_some(),
+        "not kept by a dropped request"
+    );
+}
+
+/// Restores `navigator.locks` when dropped (also when the test fails).
+struct HideWebLocks;
+
+impl HideWebLocks {
+    fn new() -> HideWebLocks {
+        js_function(
+            "",
+            "Object.defineProperty(navigator, 'locks', {value: undefined, configurable: true});",
+        )
+        .call0(&JsValue::NULL)
+        .expect("hide navigator.locks");
+        HideWebLocks
+    }
+}
+
+impl Drop for HideWebLocks {
+    fn drop(&mut self) {
+        let _ = js_function("", "delete navigator.locks;").call0(&JsValue::NULL);
+    }
+}
+
+#[wasm_bindgen_test]
+async fn without_web_locks_the_lock_is_granted_at_once_and_not_held() {
+    let hidden = HideWebLocks::new();
+    let mut lock = LocalStorage.lock();
+    let lock = poll_for(100, &mut lock)
+        .await
+        .expect("no waiting without Web Locks");
+    assert!(!lock.is_held());
+    drop(hidden);
+    assert!(
+        LocalStorage.lock().await.is_held(),
+        "navigator.locks is back"
+    );
+}
+
+/// Metadata keys that are special to JavaScript objects come through the browser's JSON mapping
+/// as plain keys, and pollute no prototype.
+#[wasm_bindgen_test]
+fn metadata_keys_like_proto_survive_the_browser_json_mapping() {
+    use nhost_core::__browser::{session_from_js, session_to_js};
+    use nhost_core::Session;
+
+    let json = serde_json::json!({
+        "accessToken": "at", "accessTokenExpiresIn": 900, "accessTokenExpiresAt": 1_795_797_543u64,
+        "refreshToken": "rt", "refreshTokenId": "rid",
+        "user": {
+            "id": "u1", "createdAt": "2026-01-01T00:00:00Z", "displayName": "Ada", "avatarUrl": "",
+            "locale": "en", "email": null, "isAnonymous": true, "defaultRole": "public",
+            "roles": ["public"], "emailVerified": false, "phoneNumberVerified": false,
+            "activeMfaType": null,
+            "metadata": {"__proto__": {"polluted": true}, "constructor": "c", "toString": 1}
+        },
+        "claims": null
+    });
+    let session: Session = serde_json::from_value(json).expect("serde reads it");
+    let js = session_to_js(&session);
+    let back = session_from_js(&js).expect("reads back");
+    assert_eq!(back, session, "every metadata key kept");
+    let text = js_sys::JSON::stringify(&js)
+        .expect("stringify")
+        .as_string()
+        .expect("text");
+    assert!(text.contains(r#""__proto__":{"polluted":true}"#), "{text}");
+    let polluted = js_function("", "return ({}).polluted === undefined;")
+        .call0(&JsValue::NULL)
+        .expect("call");
+    assert_eq!(polluted.as_bool(), Some(true), "no prototype was touched");
+}
+
+/// Counts the page's `fetch` calls to `/token` (the client's requests go through `window.fetch`).
+struct TokenCalls;
+
+impl TokenCalls {
+    fn install() -> TokenCalls {
+        js_function(
+            "",
+            "if (!window.__nhostOriginalFetch) {
+                window.__nhostOriginalFetch = window.fetch;
+                window.fetch = function (input, init) {
+                    const url = typeof input === 'string' ? input : input.url;
+                    if (new URL(url, location.href).pathname.endsWith('/token')) {
+                        window.__nhostTokenCalls = (window.__nhostTokenCalls || 0) + 1;
+                    }
+                    return window.__nhostOriginalFetch.call(this, input, init);
+                };
+            }
+            window.__nhostTokenCalls = 0;",
+        )
+        .call0(&JsValue::NULL)
+        .expect("wrap fetch");
+        TokenCalls
+    }
+
+    fn count(&self) -> u32 {
+        js_function("", "return window.__nhostTokenCalls || 0;")
+            .call0(&JsValue::NULL)
+            .ok()
+            .and_then(|v| v.as_f64())
+            .unwrap_or(-1.0) as u32
+    }
+}
+
+impl Drop for TokenCalls {
+    fn drop(&mut self) {
+        let _ = js_function(
+            "",
+            "if (window.__nhostOriginalFetch) {
+                window.fetch = window.__nhostOriginalFetch;
+                delete window.__nhostOriginalFetch;
+            }",
+        )
+        .call0(&JsValue::NULL);
+    }
+}
+
+fn local_client() -> NhostClient {
+    NhostClient::builder()
+        .auth_url(emulator_url())
+        .storage(LocalStorage)
+        .auto_refresh(false)
+        .build()
+        .expect("client builds")
+}
+
+/// Two clients of one origin (two tabs, here two clients of one page: same `localStorage`, same
+/// lock manager) refreshing at the same moment: one `/token` request, one session, both keep it.
+#[wasm_bindgen_test]
+async fn two_clients_sharing_local_storage_refresh_once_and_keep_the_user() {
+    clear_nhost_keys();
+    let a = local_client();
+    let session = a
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("anonymous sign-in");
+    let stored = local_storage()
+        .get_item(SESSION_KEY)
+        .expect("getItem")
+        .expect("the whole session is stored under nhostSession");
+    assert!(
+        stored.contains(session.refresh_token.expose()),
+        "{}",
+        stored.len()
+    );
+    assert_eq!(
+        local_storage()
+            .get_item(REFRESH_TOKEN_KEY)
+            .expect("getItem"),
+        None
+    );
+
+    let b = local_client();
+    assert!(matches!(b.initialize().await, AuthState::SignedIn(_)));
+    assert_eq!(
+        b.session().map(|s| s.refresh_token),
+        Some(session.refresh_token.clone())
+    );
+
+    let calls = TokenCalls::install();
+    let (ra, rb) = futures_util::future::join(a.refresh_session(), b.refresh_session()).await;
+    let (ra, rb) = (ra.expect("a refreshes"), rb.expect("b refreshes"));
+    assert_eq!(calls.count(), 1, "one request for both");
+    assert_eq!(ra.refresh_token, rb.refresh_token, "one session");
+    assert_ne!(ra.refresh_token, session.refresh_token, "rotated");
+    assert_eq!(ra.user_id(), session.user_id());
+
+    // Both keep it: the next refresh, from either, is accepted by the server.
+    let again = b
+        .refresh_session()
+        .await
+        .expect("the shared session is alive");
+    assert_eq!(again.user_id(), session.user_id());
+    drop(calls);
+    a.sign_out(Default::default()).await.expect("sign out");
+    clear_nhost_keys();
 }

@@ -12,7 +12,8 @@ pub struct NhostProviderProps {
     /// The client the hooks below use.
     pub client: NhostClient,
     /// A session to start with — the one a server rendered the page with — adopted (without any
-    /// request) when the client holds none.
+    /// request) when the client holds none. Pass it as [`Session::handed_over`] makes it on the
+    /// sender's side: its `access_token_expires_in` is counted from this client's clock.
     #[prop_or_default]
     pub initial_session: Option<Session>,
     /// The app.
