@@ -580,7 +580,7 @@ impl NhostClient {
                 self.apply(AuthEvent::NothingStored);
                 return self.auth_state();
             }
-            Some(Stored::Session(s)) if !self.is_ended(&s) => self.apply(AuthEvent::Adopted(s)),
+            Some(Stored::Session(s)) if !self.is_ended(&s) => self.apply(AuthEvent::Adopted(*s)),
             Some(_) => {}
         }
         self.start_auto_refresh();
@@ -626,8 +626,8 @@ impl NhostClient {
                     if let Some(Stored::Session(s)) = client.stored()
                         && !client.is_ended(&s)
                     {
-                        client.apply(AuthEvent::Adopted(s.clone()));
-                        return Ok(s);
+                        client.apply(AuthEvent::Adopted((*s).clone()));
+                        return Ok(*s);
                     }
                     client.ensure_signed_out()?;
                     let payload: SessionPayload = client
@@ -911,7 +911,7 @@ impl NhostClient {
                 let same = held.as_ref().is_some_and(|h| h.refresh_token == s.refresh_token);
                 if !same && !self.is_ended(&s) && !matches!(self.auth_state(), AuthState::Loading)
                 {
-                    self.apply(AuthEvent::Adopted(s));
+                    self.apply(AuthEvent::Adopted(*s));
                 }
             }
             Some(Stored::Token(_)) => {}
@@ -1095,9 +1095,9 @@ impl NhostClient {
                     {
                         match stored {
                             Stored::Session(s) if !self.is_ended(&s) => {
-                                self.apply(AuthEvent::Adopted(s.clone()));
+                                self.apply(AuthEvent::Adopted((*s).clone()));
                                 if !self.is_due(&s) {
-                                    return Ok(s);
+                                    return Ok(*s);
                                 }
                                 token = s.refresh_token;
                             }
@@ -1194,8 +1194,8 @@ impl NhostClient {
                     if self.is_ended(&s) {
                         return None;
                     }
-                    self.apply(AuthEvent::Adopted(s.clone()));
-                    return Some(s);
+                    self.apply(AuthEvent::Adopted((*s).clone()));
+                    return Some(*s);
                 }
                 None => return None,
                 Some(_) => {}

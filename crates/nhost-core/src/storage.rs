@@ -165,8 +165,8 @@ pub const WEB_LOCK_NAME: &str = "nhost-rs:session";
 /// What a store holds.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Stored {
-    /// A whole session (`nhostSession`).
-    Session(Session),
+    /// A whole session (`nhostSession`), boxed: it is much larger than a token.
+    Session(Box<Session>),
     /// Only a refresh token (the older nhost-js keys, or a session value that cannot be read
     /// but still carries its refresh token).
     Token(RefreshToken),
@@ -216,7 +216,7 @@ pub(crate) fn load(storage: &dyn SessionStorage, namespace: &str, now: u64) -> O
             .as_ref()
             .and_then(|v| session_from_value(v, namespace, now))
         {
-            return Some(Stored::Session(session));
+            return Some(Stored::Session(Box::new(session)));
         }
         // A value we cannot read as a session may still carry the one thing that matters.
         if let Some(token) = value
