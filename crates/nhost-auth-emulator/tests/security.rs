@@ -4,7 +4,7 @@
 //! Each test names the item it guards; each failed before its fix.
 //!
 //! The checks do not depend on the store, so they run on SQLite only; the browser-level check of
-//! item 1 is `tests/browser_cross_origin.rs`.
+//! item 1 is `tests/hostile_page.rs` (headless Chromium: a cross-site page and a rebinding one).
 
 mod common;
 
