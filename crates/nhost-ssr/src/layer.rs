@@ -181,6 +181,7 @@ impl NhostSessionLayerBuilder {
             race_window: self.race_window,
             coordinator: Arc::from(coordinator),
             anonymous: self.anonymous,
+            signed_out: quick_cache::sync::Cache::new(SIGNED_OUT_CAPACITY),
         };
         // Let nhost-core form and check the URL, once.
         let mut probe = NhostClient::builder();
@@ -212,6 +213,8 @@ impl NhostSessionLayerBuilder {
 /// - no cookie → no session (or an anonymous sign-in, when enabled);
 /// - a cookie that does not open with the key, or holds no session → no session;
 /// - several different session cookies → no session, nothing written;
+/// - a cookie of a session signed out through this layer (any of its cookies, even one whose
+///   access token is fresh) → no session, cookie cleared;
 /// - an access token outside the refresh margin → that session, no network call;
 /// - inside the margin or expired → one refresh through the [`RefreshCoordinator`]; the new
 ///   session and a new cookie (`Cache-Control: private, no-store`);
@@ -386,6 +389,25 @@ pub(crate) struct Shared {
     race_window: Duration,
     coordinator: Arc<dyn RefreshCoordinator>,
     anonymous: Option<SignInAnonymousOptions>,
+    /// Sessions signed out through this layer, by refresh-token id (stable across rotations):
+    /// a cookie of such a session whose access token is still fresh would otherwise be served
+    /// without asking anyone until the token expires. Bounded; in-process only.
+    signed_out: quick_cache::sync::Cache<String, ()>,
+}
+
+/// How many signed-out sessions a layer remembers.
+const SIGNED_OUT_CAPACITY: usize = 4096;
+
+/// The key under which a session's sign-out is remembered: its refresh-token id, the same for
+/// every cookie of the session, else (a server that sends no id) the hash of its token.
+fn session_chain_id(session: &Session) -> String {
+    if session.refresh_token_id.is_empty() {
+        RefreshKey::new(session.refresh_token.expose())
+            .id()
+            .to_owned()
+    } else {
+        session.refresh_token_id.clone()
+    }
 }
 
 impl Shared {
@@ -453,8 +475,29 @@ pub(crate) struct RequestAuth {
     /// `Secure` attribute.
     https: bool,
     pub(crate) session: Option<Arc<Session>>,
+    /// How the session was resolved — what the session endpoints answer besides the session.
+    pub(crate) resolution: Resolution,
     client: OnceLock<NhostClient>,
     wrote_cookie: AtomicBool,
+}
+
+/// How the layer resolved a request's session.
+#[derive(Debug, Clone)]
+pub(crate) enum Resolution {
+    /// No usable session cookie (none, unreadable, ambiguous, or a signed-out session's).
+    NoSession,
+    /// A session from the cookie, fresh or refreshed (or just signed in anonymously).
+    Session,
+    /// The auth server rejected the cookie's refresh token: the cookie is cleared.
+    Rejected(AuthError),
+    /// The session was due for a refresh that could not be made now: the cookie is kept;
+    /// `session` above holds it while its access token has not expired.
+    Unavailable {
+        /// Why the refresh could not be made.
+        error: AuthError,
+        /// The cookie's session, expired or not.
+        stale: Arc<Session>,
+    },
 }
 
 impl RequestAuth {
@@ -470,6 +513,7 @@ impl RequestAuth {
             cookies,
             https,
             session: None,
+            resolution: Resolution::NoSession,
             client: OnceLock::new(),
             wrote_cookie: AtomicBool::new(false),
         };
@@ -482,6 +526,7 @@ impl RequestAuth {
                         Ok(session) => {
                             auth.write(&session);
                             auth.session = Some(Arc::new(session));
+                            auth.resolution = Resolution::Session;
                         }
                         Err(e) => tracing::warn!(error = %e, "anonymous sign-in failed"),
                     }
@@ -497,24 +542,40 @@ impl RequestAuth {
                 );
             }
             Incoming::Session(session) => {
-                if auth.shared.is_fresh(&session) {
+                if auth
+                    .shared
+                    .signed_out
+                    .peek(&session_chain_id(&session))
+                    .is_some()
+                {
+                    tracing::debug!("cookie of a signed-out session; cleared");
+                    auth.shared.cookie.clear(&auth.cookies, auth.https);
+                    auth.wrote_cookie.store(true, Ordering::Relaxed);
+                } else if auth.shared.is_fresh(&session) {
                     auth.session = Some(session);
+                    auth.resolution = Resolution::Session;
                 } else {
                     match auth.shared.refresh(&session).await {
                         RefreshOutcome::Refreshed { session, cookie } => {
                             auth.set_sealed(cookie);
                             auth.session = Some(Arc::new(*session));
+                            auth.resolution = Resolution::Session;
                         }
                         RefreshOutcome::Rejected(e) => {
                             tracing::info!(error = %e.error, "refresh token rejected; signed out");
                             auth.shared.cookie.clear(&auth.cookies, auth.https);
                             auth.wrote_cookie.store(true, Ordering::Relaxed);
+                            auth.resolution = Resolution::Rejected(e);
                         }
                         RefreshOutcome::Unavailable(e) => {
                             tracing::warn!(error = %e, "auth server unavailable; cookie kept");
                             if !session.expires_in().is_zero() {
-                                auth.session = Some(session);
+                                auth.session = Some(session.clone());
                             }
+                            auth.resolution = Resolution::Unavailable {
+                                error: e,
+                                stale: session,
+                            };
                         }
                     }
                 }
@@ -533,6 +594,25 @@ impl RequestAuth {
             Some(sealed) => self.set_sealed(sealed),
             None => tracing::error!("session does not fit in a 4 KB cookie; not stored"),
         }
+    }
+
+    /// Ends the session of a cookie the layer could not refresh (the auth server is down): the
+    /// cookie is cleared and the session remembered as signed out. Its refresh token stays
+    /// valid at the auth server until it expires — nobody can tell it now.
+    pub(crate) async fn sign_out_stale(&self, stale: &Session) {
+        self.shared.cookie.clear(&self.cookies, self.https);
+        self.wrote_cookie.store(true, Ordering::Relaxed);
+        self.shared.signed_out.insert(session_chain_id(stale), ());
+        let key = RefreshKey::new(stale.refresh_token.expose());
+        self.shared
+            .coordinator
+            .publish(&key, self.shared.race_window, RefreshOutcome::signed_out())
+            .await;
+    }
+
+    /// Whether the site is served over HTTPS for this request (per [`SecureCookie`]).
+    pub(crate) fn is_https(&self) -> bool {
+        self.https
     }
 
     /// The request's client, seeded with its session (built on first use).
@@ -588,6 +668,7 @@ impl RequestAuth {
                         // replaying an older cookie of this session — whose refresh to this one
                         // is still cached — are signed out too, on every instance.
                         if let Some(old) = before {
+                            self.shared.signed_out.insert(session_chain_id(old), ());
                             let key = RefreshKey::new(old.refresh_token.expose());
                             self.shared
                                 .coordinator

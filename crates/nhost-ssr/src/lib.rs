@@ -30,6 +30,23 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Session endpoints (full-stack apps)
+//!
+//! A browser app hydrated from server-rendered pages reads and changes its session through
+//! [`session_routes`] — `GET /_nhost/session`, `POST /_nhost/token`, sign-in, sign-up,
+//! deanonymize and sign-out under `/_nhost` ([`SessionRoutes`] for another prefix) — merged
+//! into the router the layer wraps. They answer [`PublicSession`]s: **the refresh token never
+//! leaves the server**; it lives only in the sealed `HttpOnly` cookie, and every refresh goes
+//! through the layer's [`RefreshCoordinator`]. State-changing calls need `X-Nhost-CSRF: 1` and a
+//! same-origin request ([`is_same_origin`]).
+//!
+//! ```no_run
+//! # use axum::Router;
+//! # fn site(nhost: nhost_ssr::NhostSessionLayer, pages: Router) -> Router {
+//! pages.merge(nhost_ssr::session_routes()).layer(nhost)
+//! # }
+//! ```
+//!
 //! # Why a sealed cookie
 //!
 //! A cookie is client-controlled, so the session a handler sees must be authenticated without a
@@ -53,8 +70,11 @@
 
 mod cookie;
 mod coordinator;
+mod endpoints;
 mod extract;
 mod layer;
+mod origin;
+mod public_session;
 #[cfg(feature = "redis")]
 mod redis;
 
@@ -62,8 +82,13 @@ pub use crate::cookie::{MAX_COOKIE_BYTES, SecureCookie};
 pub use crate::coordinator::{
     MemoryCoordinator, RefreshCoordinator, RefreshKey, RefreshOutcome, RefreshWork,
 };
+pub use crate::endpoints::{
+    CSRF_HEADER, DEFAULT_BODY_LIMIT, DEFAULT_PREFIX, SessionRoutes, session_routes,
+};
 pub use crate::extract::{NhostAuth, Session, SessionRejection};
 pub use crate::layer::{NhostSessionLayer, NhostSessionLayerBuilder, NhostSessionService};
+pub use crate::origin::is_same_origin;
+pub use crate::public_session::PublicSession;
 #[cfg(feature = "redis")]
 pub use crate::redis::RedisCoordinator;
 pub use nhost_core;
