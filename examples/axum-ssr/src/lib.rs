@@ -12,7 +12,7 @@ mod pages;
 
 use axum::Router;
 use axum::extract::{Form, Request, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -158,7 +158,7 @@ async fn same_origin_posts(
     next: Next,
 ) -> Response {
     let safe = matches!(request.method().as_str(), "GET" | "HEAD" | "OPTIONS");
-    if !safe && !is_same_origin(request.headers(), secure.is_https(request.headers())) {
+    if !safe && !is_same_origin(request.headers(), request.uri(), secure) {
         return (
             StatusCode::FORBIDDEN,
             "cross-site request refused: this form may only be sent from this site",
@@ -168,33 +168,13 @@ async fn same_origin_posts(
     next.run(request).await
 }
 
-fn is_same_origin(headers: &HeaderMap, https: bool) -> bool {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        return matches!(site.as_bytes(), b"same-origin" | b"none");
-    }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return true;
-    };
-    let scheme = if https { "https" } else { "http" };
-    let default_port = if https { 443 } else { 80 };
-    let origin = origin.to_str().ok().and_then(|o| o.parse::<Uri>().ok());
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.parse::<axum::http::uri::Authority>().ok());
-    let (Some(origin), Some(host)) = (origin, host) else {
-        return false;
-    };
-    let Some(origin_authority) = origin.authority() else {
-        return false;
-    };
-    origin.scheme_str() == Some(scheme)
-        && origin
-            .path_and_query()
-            .is_none_or(|p| p.as_str() == "/" || p.as_str().is_empty())
-        && origin_authority.host().eq_ignore_ascii_case(host.host())
-        && origin_authority.port_u16().unwrap_or(default_port)
-            == host.port_u16().unwrap_or(default_port)
+/// [`nhost_ssr::is_same_origin`], plus `Sec-Fetch-Site: none`: a form the user submits on a page
+/// they opened by typing its address.
+fn is_same_origin(headers: &HeaderMap, uri: &Uri, secure: SecureCookie) -> bool {
+    headers
+        .get("sec-fetch-site")
+        .is_some_and(|site| site.as_bytes() == b"none")
+        || nhost_ssr::is_same_origin(headers, uri, secure)
 }
 
 #[cfg(test)]
@@ -209,7 +189,12 @@ mod tests {
                 value.parse().expect("value"),
             );
         }
-        is_same_origin(&h, https)
+        let secure = if https {
+            SecureCookie::Always
+        } else {
+            SecureCookie::PlainHttpDevelopment
+        };
+        is_same_origin(&h, &Uri::from_static("/"), secure)
     }
 
     #[test]
