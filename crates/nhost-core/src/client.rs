@@ -184,7 +184,9 @@ impl NhostClientBuilder {
                 storage::persist(storage.as_ref(), &s);
                 AuthState::SignedIn(s)
             }
-            None if storage::load(storage.as_ref(), &self.claims_namespace, unix_now()).is_some() => {
+            None if storage::load(storage.as_ref(), &self.claims_namespace, unix_now())
+                .is_some() =>
+            {
                 AuthState::Loading
             }
             None => AuthState::SignedOut,
@@ -908,9 +910,10 @@ impl NhostClient {
         let held = self.session();
         match self.stored() {
             Some(Stored::Session(s)) => {
-                let same = held.as_ref().is_some_and(|h| h.refresh_token == s.refresh_token);
-                if !same && !self.is_ended(&s) && !matches!(self.auth_state(), AuthState::Loading)
-                {
+                let same = held
+                    .as_ref()
+                    .is_some_and(|h| h.refresh_token == s.refresh_token);
+                if !same && !self.is_ended(&s) && !matches!(self.auth_state(), AuthState::Loading) {
                     self.apply(AuthEvent::Adopted(*s));
                 }
             }
@@ -1117,7 +1120,11 @@ impl NhostClient {
             };
             match outcome {
                 Ok(s) => {
-                    *self.inner.retry.lock().unwrap_or_else(PoisonError::into_inner) = None;
+                    *self
+                        .inner
+                        .retry
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner) = None;
                     return Ok(s);
                 }
                 Err(e) if e.error == ErrorCode::InvalidRefreshToken => {
@@ -1209,7 +1216,11 @@ impl NhostClient {
 
     /// Records a failed refresh of `token` for the backoff.
     fn note_failure(&self, token: &RefreshToken) {
-        let mut retry = self.inner.retry.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut retry = self
+            .inner
+            .retry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let failures = match retry.as_ref() {
             Some(r) if r.token == *token => r.failures + 1,
             _ => 1,
@@ -1276,7 +1287,11 @@ async fn auto_refresh_loop(weak: Weak<Inner>) {
         let online = platform::is_online();
         if online && !was_online {
             // Back online: whatever waits for a retry is tried now.
-            *client.inner.retry.lock().unwrap_or_else(PoisonError::into_inner) = None;
+            *client
+                .inner
+                .retry
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = None;
         }
         was_online = online;
         let token = match client.auth_state() {
@@ -1343,7 +1358,10 @@ mod tests {
             let c = client_with(session(900, sender_expires_at));
             let held = c.session().expect("held");
             let left = c.remaining(&held);
-            assert!(left > Duration::from_secs(890) && left <= Duration::from_secs(900), "{left:?}");
+            assert!(
+                left > Duration::from_secs(890) && left <= Duration::from_secs(900),
+                "{left:?}"
+            );
             assert!(!c.is_due(&held));
         }
     }
@@ -1357,7 +1375,10 @@ mod tests {
         for jump in [-3600, 3600] {
             SKEW.with(|s| s.set(jump));
             let left = c.remaining(&held);
-            assert!(left > Duration::from_secs(590) && left <= Duration::from_secs(600), "{jump}: {left:?}");
+            assert!(
+                left > Duration::from_secs(590) && left <= Duration::from_secs(600),
+                "{jump}: {left:?}"
+            );
             assert!(!c.is_due(&held), "{jump}");
         }
         SKEW.with(|s| s.set(0));

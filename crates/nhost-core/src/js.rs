@@ -69,9 +69,7 @@ pub(crate) fn to_js(value: &Value) -> JsValue {
         Value::Object(map) => {
             let entries: Array = map
                 .iter()
-                .map(|(k, v)| -> JsValue {
-                    Array::of2(&JsValue::from_str(k), &to_js(v)).into()
-                })
+                .map(|(k, v)| -> JsValue { Array::of2(&JsValue::from_str(k), &to_js(v)).into() })
                 .collect();
             Object::from_entries(&entries)
                 .map(JsValue::from)

@@ -126,9 +126,7 @@ pub(crate) fn next(state: &AuthState, event: AuthEvent) -> (AuthState, Vec<Effec
             S::SignedOut,
             vec![Effect::ClearStorage, Effect::Emit(AuthChange::SignedOut)],
         ),
-        (S::SignedOut, E::Rejected(token)) => {
-            (S::SignedOut, vec![Effect::ClearStorageIf(token)])
-        }
+        (S::SignedOut, E::Rejected(token)) => (S::SignedOut, vec![Effect::ClearStorageIf(token)]),
         (_, E::Rejected(token)) => (
             S::SignedOut,
             vec![
@@ -189,7 +187,8 @@ mod tests {
         let refreshed_emit = |s: &Session| Effect::Emit(AuthChange::TokenRefreshed(s.clone()));
         let signed_out = || Effect::Emit(AuthChange::SignedOut);
         let mut other_user = c.clone();
-        other_user.user = Some(serde_json::from_value(serde_json::json!({"id": "someone-else"})).expect("user"));
+        other_user.user =
+            Some(serde_json::from_value(serde_json::json!({"id": "someone-else"})).expect("user"));
         #[rustfmt::skip]
         let table: Vec<(&str, AuthState, AuthEvent, AuthState, Vec<Effect>)> = vec![
             ("sign-in from signed out", AuthState::SignedOut, AuthEvent::SignedIn(a.clone()),

@@ -232,8 +232,7 @@ async fn the_whole_session_is_stored_and_restored_on_start() {
         .await
         .expect("signed in");
     let stored: serde_json::Value =
-        serde_json::from_str(&storage.get(nhost_core::SESSION_KEY).expect("stored"))
-            .expect("JSON");
+        serde_json::from_str(&storage.get(nhost_core::SESSION_KEY).expect("stored")).expect("JSON");
     assert_eq!(stored["refreshToken"], session.refresh_token.expose());
     assert_eq!(stored["accessToken"], session.access_token.expose());
     assert_eq!(stored["user"]["id"], session.user_id().expect("id"));
@@ -268,10 +267,17 @@ async fn a_refresh_token_under_the_older_nhost_js_key_is_exchanged_on_start() {
     let restored = state.session().expect("restored");
     assert_eq!(restored.user_id(), session.user_id());
     let stored: serde_json::Value =
-        serde_json::from_str(&storage.get(nhost_core::SESSION_KEY).expect("stored"))
-            .expect("JSON");
-    assert_eq!(stored["refreshToken"], restored.refresh_token.expose(), "rotated token stored");
-    assert_eq!(storage.get("nhostRefreshToken"), None, "the older keys are gone");
+        serde_json::from_str(&storage.get(nhost_core::SESSION_KEY).expect("stored")).expect("JSON");
+    assert_eq!(
+        stored["refreshToken"],
+        restored.refresh_token.expose(),
+        "rotated token stored"
+    );
+    assert_eq!(
+        storage.get("nhostRefreshToken"),
+        None,
+        "the older keys are gone"
+    );
 }
 
 /// The current `@nhost/nhost-js` keeps one JSON value under `nhostSession` (with `decodedToken`,
@@ -304,7 +310,10 @@ async fn a_session_stored_by_the_current_nhost_js_is_restored() {
     let state = restarted.initialize().await;
     assert_eq!(state.session().and_then(|s| s.user_id()), session.user_id());
     assert_eq!(emu.stats().token_requests, before, "fresh: no request");
-    restarted.refresh_session().await.expect("and the token is live");
+    restarted
+        .refresh_session()
+        .await
+        .expect("and the token is live");
 }
 
 #[tokio::test]

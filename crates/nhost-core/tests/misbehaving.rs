@@ -230,7 +230,10 @@ async fn startup_keeps_the_stored_session_on_anything_but_a_rejection() {
         (403, "<html>Forbidden by the WAF</html>"),
         (404, "Not Found"),
         (407, "Proxy Authentication Required"),
-        (401, r#"{"status":401,"error":"unauthorized","message":"proxy says no"}"#),
+        (
+            401,
+            r#"{"status":401,"error":"unauthorized","message":"proxy says no"}"#,
+        ),
         (200, "{not json"),
     ];
     for &(status, body) in cases {
@@ -247,16 +250,30 @@ async fn startup_keeps_the_stored_session_on_anything_but_a_rejection() {
             let heard = heard.clone();
             client.on_auth_state_changed(move |c| heard.lock().expect("lock").push(c.clone()))
         };
-        assert_eq!(client.initialize().await, AuthState::Loading, "{status} {body}");
+        assert_eq!(
+            client.initialize().await,
+            AuthState::Loading,
+            "{status} {body}"
+        );
         assert!(hits.load(Ordering::SeqCst) >= 3, "one try and two retries");
         assert_eq!(
             storage.get("nhostRefreshToken").as_deref(),
             Some(TOKEN),
             "{status}: an unreachable or misbehaving server loses nobody"
         );
-        assert!(heard.lock().expect("lock").is_empty(), "{status}: no sign-out was announced");
-        let err = client.sign_in_anonymous(Default::default()).await.expect_err("refused");
-        assert_eq!(err.error, ErrorCode::SessionRestoring, "{status}: nothing replaces the user");
+        assert!(
+            heard.lock().expect("lock").is_empty(),
+            "{status}: no sign-out was announced"
+        );
+        let err = client
+            .sign_in_anonymous(Default::default())
+            .await
+            .expect_err("refused");
+        assert_eq!(
+            err.error,
+            ErrorCode::SessionRestoring,
+            "{status}: nothing replaces the user"
+        );
     }
 }
 
@@ -304,7 +321,9 @@ async fn a_restore_that_gave_up_succeeds_once_the_server_is_back() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
-        client.session().and_then(|s| s.user_id().map(str::to_owned)),
+        client
+            .session()
+            .and_then(|s| s.user_id().map(str::to_owned)),
         session.user_id().map(str::to_owned),
         "restored in the background"
     );
@@ -333,7 +352,11 @@ async fn access_token_inside_the_margin_respects_the_backoff_and_keeps_the_valid
             let token = client.access_token().await.expect("the valid token");
             assert_eq!(token, session.access_token, "{status}");
         }
-        assert_eq!(hits.load(Ordering::SeqCst), 1, "{status}: one request, then the backoff");
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            1,
+            "{status}: one request, then the backoff"
+        );
     }
 }
 
@@ -415,9 +438,24 @@ async fn a_quoted_or_padded_stored_token_is_cleaned() {
             .build()
             .expect("client");
         let state = client.initialize().await;
-        assert!(matches!(state, AuthState::SignedIn(_)), "{wrapped:?}: {state:?}");
-        assert_eq!(client.session().and_then(|s| s.user_id().map(str::to_owned)), session.user_id().map(str::to_owned));
-        assert!(storage.get(nhost_core::SESSION_KEY).is_some(), "the new session is stored");
-        assert_eq!(storage.get("nhostRefreshToken"), None, "the older key is gone");
+        assert!(
+            matches!(state, AuthState::SignedIn(_)),
+            "{wrapped:?}: {state:?}"
+        );
+        assert_eq!(
+            client
+                .session()
+                .and_then(|s| s.user_id().map(str::to_owned)),
+            session.user_id().map(str::to_owned)
+        );
+        assert!(
+            storage.get(nhost_core::SESSION_KEY).is_some(),
+            "the new session is stored"
+        );
+        assert_eq!(
+            storage.get("nhostRefreshToken"),
+            None,
+            "the older key is gone"
+        );
     }
 }

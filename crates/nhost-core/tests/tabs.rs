@@ -35,7 +35,10 @@ async fn tabs_due_together_send_one_refresh_and_keep_the_user() {
     let proxy = DelayProxy::start(emu.addr(), Duration::from_millis(150)).await;
     let store = shared_store();
     let first = tab(proxy.url(), &store);
-    let session = first.sign_in_anonymous(Default::default()).await.expect("signed in");
+    let session = first
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
     let tabs: Vec<NhostClient> = (0..4).map(|_| tab(proxy.url(), &store)).collect();
     for t in &tabs {
         assert_eq!(t.initialize().await, AuthState::SignedIn(session.clone()));
@@ -47,7 +50,11 @@ async fn tabs_due_together_send_one_refresh_and_keep_the_user() {
     }
     // One refresh, and the three other tabs took what it stored (they were forced, but a session
     // stored by another tab while they waited counts).
-    assert_eq!(emu.stats().token_requests - before, 1, "one /token for four tabs");
+    assert_eq!(
+        emu.stats().token_requests - before,
+        1,
+        "one /token for four tabs"
+    );
     let newest = results[0].as_ref().expect("ok").refresh_token.clone();
     for t in &tabs {
         assert_eq!(t.session().map(|s| s.refresh_token), Some(newest.clone()));
@@ -57,7 +64,10 @@ async fn tabs_due_together_send_one_refresh_and_keep_the_user() {
     let fresh = tab(proxy.url(), &store);
     fresh.initialize().await;
     assert_eq!(
-        fresh.refresh_session().await.map(|s| s.user_id().map(str::to_owned)),
+        fresh
+            .refresh_session()
+            .await
+            .map(|s| s.user_id().map(str::to_owned)),
         Ok(session.user_id().map(str::to_owned))
     );
 }
@@ -70,7 +80,10 @@ async fn without_a_lock_a_lost_race_adopts_the_winner_instead_of_signing_out() {
     let proxy = DelayProxy::start(emu.addr(), Duration::from_millis(150)).await;
     let store: Arc<dyn SessionStorage> = Arc::new(UnlockedStore::default());
     let first = tab(proxy.url(), &store);
-    let session = first.sign_in_anonymous(Default::default()).await.expect("signed in");
+    let session = first
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
     let tabs: Vec<NhostClient> = (0..4).map(|_| tab(proxy.url(), &store)).collect();
     for t in &tabs {
         t.initialize().await;
@@ -83,7 +96,10 @@ async fn without_a_lock_a_lost_race_adopts_the_winner_instead_of_signing_out() {
         assert!(t.is_authenticated());
         assert_eq!(user_id(t), session.user_id().map(str::to_owned));
     }
-    assert!(store.get(SESSION_KEY).is_some(), "the store kept the session");
+    assert!(
+        store.get(SESSION_KEY).is_some(),
+        "the store kept the session"
+    );
     // Whatever each tab holds now refreshes (no tab kept a dead token).
     for t in &tabs {
         t.refresh_session().await.expect("the held session is live");
@@ -98,7 +114,10 @@ async fn tabs_restarting_together_with_an_expired_session_keep_the_user() {
     let proxy = DelayProxy::start(emu.addr(), Duration::from_millis(150)).await;
     let store = shared_store();
     let first = tab_with(proxy.url(), &store, |b| b.auto_refresh(false));
-    let session = first.sign_in_anonymous(Default::default()).await.expect("signed in");
+    let session = first
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
     drop(first);
     tokio::time::sleep(Duration::from_millis(1200)).await; // expired
     let before = emu.stats().token_requests;
@@ -110,7 +129,11 @@ async fn tabs_restarting_together_with_an_expired_session_keep_the_user() {
     for t in &tabs {
         assert_eq!(user_id(t), session.user_id().map(str::to_owned));
     }
-    assert_eq!(emu.stats().token_requests - before, 1, "one refresh for four tabs");
+    assert_eq!(
+        emu.stats().token_requests - before,
+        1,
+        "one refresh for four tabs"
+    );
 }
 
 /// Path 2: start-up with a fresh stored session takes it without any request.
@@ -119,7 +142,10 @@ async fn start_up_with_a_fresh_stored_session_sends_nothing() {
     let emu = emulator(|_| {}).await;
     let store = shared_store();
     let first = tab(emu.url(), &store);
-    let session = first.sign_in_anonymous(Default::default()).await.expect("signed in");
+    let session = first
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
     let before = emu.stats().token_requests;
     let second = tab(emu.url(), &store);
     assert_eq!(second.initialize().await, AuthState::SignedIn(session));
@@ -179,9 +205,15 @@ async fn a_refresh_slower_than_the_timeout_is_not_lost() {
     let client = tab_with(proxy.url(), &store, |b| {
         b.timeout(Duration::from_millis(300)).auto_refresh(false)
     });
-    let session = client.sign_in_anonymous(Default::default()).await.expect("signed in");
+    let session = client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
     proxy.set_delay(Duration::from_millis(400)); // round trip 800 ms > 300 ms
-    let err = client.refresh_session().await.expect_err("the caller times out");
+    let err = client
+        .refresh_session()
+        .await
+        .expect_err("the caller times out");
     assert_eq!(err.error, ErrorCode::Network);
     // The request completes in the background and its session is applied.
     assert!(
@@ -192,7 +224,10 @@ async fn a_refresh_slower_than_the_timeout_is_not_lost() {
         "the late answer was applied"
     );
     proxy.set_delay(Duration::ZERO);
-    let again = client.refresh_session().await.expect("the rotated token is live");
+    let again = client
+        .refresh_session()
+        .await
+        .expect("the rotated token is live");
     assert_eq!(again.user_id(), session.user_id());
     assert!(client.is_authenticated());
 }
@@ -204,7 +239,10 @@ async fn a_signed_out_session_does_not_come_back() {
     let emu = emulator(|_| {}).await;
     let store = shared_store();
     let a = tab(emu.url(), &store);
-    let session = a.sign_in_anonymous(Default::default()).await.expect("signed in");
+    let session = a
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
     let stored = store.get(SESSION_KEY).expect("stored");
     a.sign_out(Default::default()).await.expect("signed out");
     // A lagging tab writes the ended session back; the signed-out tab hears about it.
@@ -222,7 +260,9 @@ async fn a_sign_out_in_one_tab_is_followed_by_the_others() {
     let emu = emulator(|_| {}).await;
     let store = shared_store();
     let a = tab(emu.url(), &store);
-    a.sign_in_anonymous(Default::default()).await.expect("signed in");
+    a.sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
     let b = tab(emu.url(), &store);
     b.initialize().await;
     assert!(b.is_authenticated());
@@ -237,7 +277,9 @@ async fn a_refresh_in_one_tab_is_adopted_by_the_others_without_a_request() {
     let emu = emulator(|_| {}).await;
     let store = shared_store();
     let a = tab(emu.url(), &store);
-    a.sign_in_anonymous(Default::default()).await.expect("signed in");
+    a.sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
     let b = tab(emu.url(), &store);
     b.initialize().await;
     let refreshed = a.refresh_session().await.expect("refreshed");
@@ -255,7 +297,10 @@ async fn a_revoked_session_still_signs_out_every_tab() {
     let a = tab_with(emu.url(), &store, |b| {
         b.rotation_grace(Duration::from_millis(300))
     });
-    let session = a.sign_in_anonymous(Default::default()).await.expect("signed in");
+    let session = a
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signed in");
     // Another device ends every session of the user.
     let other = tab(emu.url(), &shared_store());
     other.adopt_session(session.clone());
