@@ -1,435 +1,92 @@
 //! End-to-end tests of the Yew example: the built app, served by this crate's own binary beside
-//! its in-process auth emulator, driven in headless Chromium over WebDriver (ChromeDriver).
+//! its in-process auth emulator, driven in headless Chromium over WebDriver (ChromeDriver) with
+//! the workspace's `browser-harness`.
 //!
 //! Run by `cargo xtask test`, which builds the app for the browser (dev profile) and sets
 //! `NHOST_E2E_DIST` (the folder with `example-yew-csr.js` and its `.wasm`) and `CHROMEDRIVER`.
 //!
 //! Every test has its own server (in-memory database), ChromeDriver and Chromium profile, so
-//! the tests are independent of each other and of their order. The WebDriver client is a few
-//! `reqwest` calls (W3C WebDriver, plus ChromeDriver's `goog/cdp/execute`).
+//! the tests are independent of each other and of their order. The multi-tab tests of issue 15
+//! run the auth server in the test instead ([`FarAway`]): an emulator with 4-second access
+//! tokens behind a [`DelayProxy`] that makes it 300 ms away.
 
 #![cfg(not(target_arch = "wasm32"))]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use browser_harness::serde_json::json;
+use browser_harness::{Browser, BrowserOptions, ChromeDriver, DelayProxy, ServerProcess, Tab};
+use nhost_auth_emulator::{Config, Emulator};
 
-/// How long [`Session::wait_text`] and friends poll the page.
-const TIMEOUT: Duration = Duration::from_secs(10);
-/// How often they look.
-const POLL: Duration = Duration::from_millis(50);
+/// The built app (`NHOST_E2E_DIST`); panics when it is not set, so that the tests never pass
+/// without having run.
+fn dist() -> OsString {
+    match std::env::var_os("NHOST_E2E_DIST").filter(|d| !d.is_empty()) {
+        Some(dist) => dist,
+        None => panic!(
+            "NHOST_E2E_DIST is not set: the end-to-end tests need the app built for the \
+             browser; run `cargo xtask test`, which builds it and sets NHOST_E2E_DIST"
+        ),
+    }
+}
 
-/// Chromium's flags: headless as root on a closed network (TOOLCHAIN.md), and no throttling of
-/// background tabs (the two-tab test); `--user-data-dir` is added per session.
-const CHROME_ARGS: &[&str] = &[
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--disable-background-timer-throttling",
-    "--disable-renderer-backgrounding",
-    "--disable-backgrounding-occluded-windows",
-];
+/// The example's server on a free port, serving `dist`; the caller says where its auth server is.
+fn server_command(dist: &OsString) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_example-yew-csr"));
+    command
+        .arg("--dist")
+        .arg(dist)
+        .env("PORT", "0")
+        .env("DATABASE_URL", "sqlite::memory:")
+        .env("AUTH_EMAIL_SIGNIN_EMAIL_VERIFIED_REQUIRED", "false")
+        .env_remove("AUTH_PORT");
+    command
+}
 
-/// The W3C WebDriver key of an element reference.
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-/// The server and ChromeDriver of one test; both are stopped (and the browser profiles removed)
-/// when this drops, also when the test panics.
+/// The server, ChromeDriver and browser of one test; each stops its process when this drops,
+/// also when the test panics (the browser first: fields drop in declaration order).
 struct Fixture {
-    /// The app, e.g. `http://127.0.0.1:41234/`.
-    url: String,
-    /// ChromeDriver, e.g. `http://127.0.0.1:41235`.
-    driver_url: String,
-    driver_port: u16,
-    server: Child,
-    driver: Child,
-    profiles: Vec<PathBuf>,
-    http: reqwest::Client,
+    browser: Browser,
+    _driver: ChromeDriver,
+    server: ServerProcess,
 }
 
 impl Fixture {
+    /// The example's server, and a new browser (fresh profile) on its page.
     async fn start() -> Fixture {
-        let Some(dist) = std::env::var_os("NHOST_E2E_DIST").filter(|d| !d.is_empty()) else {
-            panic!(
-                "NHOST_E2E_DIST is not set: the end-to-end tests need the app built for the \
-                 browser; run `cargo xtask test`, which builds it and sets NHOST_E2E_DIST"
-            );
-        };
-        let chromedriver =
-            std::env::var_os("CHROMEDRIVER").unwrap_or_else(|| "/usr/bin/chromedriver".into());
-
-        let mut server = Command::new(env!("CARGO_BIN_EXE_example-yew-csr"))
-            .arg("--dist")
-            .arg(&dist)
-            .env("PORT", "0")
-            .env("DATABASE_URL", "sqlite::memory:")
-            .env("AUTH_EMAIL_SIGNIN_EMAIL_VERIFIED_REQUIRED", "false")
-            .env_remove("NHOST_AUTH_URL")
-            .env_remove("AUTH_PORT")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("cannot start example-yew-csr");
-        let mut stdout = BufReader::new(server.stdout.take().expect("piped stdout"));
-        let mut first = String::new();
-        let read = stdout.read_line(&mut first);
-        // Keep draining, so that the server never blocks on a full pipe.
-        std::thread::spawn(move || {
-            for line in stdout.lines() {
-                let Ok(line) = line else { break };
-                eprintln!("example-yew-csr: {line}");
-            }
-        });
-        // "example-yew-csr on http://127.0.0.1:NNNNN (auth: …)"
-        let url = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .map(|u| format!("{}/", u.trim_end_matches('/')));
-        let driver_port = free_port();
-        // Built now, so that the guard owns the server even if ChromeDriver fails to start.
-        let mut fixture = Fixture {
-            url: url.clone().unwrap_or_default(),
-            driver_url: format!("http://127.0.0.1:{driver_port}"),
-            driver_port,
-            driver: Command::new("true").spawn().expect("cannot run `true`"),
+        let dist = dist();
+        let mut command = server_command(&dist);
+        command.env_remove("NHOST_AUTH_URL");
+        // Prints "example-yew-csr on http://127.0.0.1:NNNNN (auth: …)".
+        let server = ServerProcess::start(command);
+        let driver = ChromeDriver::start().await;
+        let browser = driver.browser().await;
+        browser.goto(server.url()).await;
+        Fixture {
+            browser,
+            _driver: driver,
             server,
-            profiles: Vec::new(),
-            http: reqwest::Client::new(),
-        };
-        if url.is_none() {
-            panic!("example-yew-csr printed no URL as its first line: {read:?} {first:?}");
         }
-        fixture.driver = Command::new(&chromedriver)
-            .arg(format!("--port={driver_port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", chromedriver.to_string_lossy()));
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            let ready = fixture
-                .http
-                .get(format!("{}/status", fixture.driver_url))
-                .send()
-                .await
-                .ok()
-                .map(|r| r.json::<Value>());
-            if let Some(body) = ready
-                && let Ok(body) = body.await
-                && body["value"]["ready"] == true
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "ChromeDriver did not become ready on port {driver_port} within {TIMEOUT:?}"
-            );
-            tokio::time::sleep(POLL).await;
-        }
-        fixture
     }
 
-    /// A new browser (fresh profile) on the app's page.
-    async fn session(&mut self) -> Session {
-        let profile = std::env::temp_dir().join(format!(
-            "example-yew-csr-e2e-{}-{}",
-            std::process::id(),
-            uuid::Uuid::new_v4()
-        ));
-        std::fs::create_dir_all(&profile).expect("cannot create the browser profile");
-        self.profiles.push(profile.clone());
-        let mut args: Vec<String> = CHROME_ARGS.iter().map(|a| (*a).to_owned()).collect();
-        args.push(format!("--user-data-dir={}", profile.display()));
-        let capabilities = json!({
-            "capabilities": {
-                "alwaysMatch": {
-                    "browserName": "chrome",
-                    "goog:chromeOptions": { "binary": "/usr/bin/chromium", "args": args },
-                }
-            }
-        });
-        let created = send(
-            self.http.post(format!("{}/session", self.driver_url)),
-            Some(&capabilities),
-        )
+    /// The app's page, e.g. `http://127.0.0.1:41234/`.
+    fn url(&self) -> &str {
+        self.server.url()
+    }
+}
+
+/// Clicks "Anonymous sign-in" and waits for the signed-in view; returns the user id.
+async fn sign_in_anonymously(browser: &Browser) -> String {
+    browser.click("#sign-in").await;
+    browser
+        .wait_for_text("#success", "You are now signed in anonymously")
+        .await;
+    browser
+        .wait_text("[data-testid=user-id]", "should be a UUID", is_uuid)
         .await
-        .unwrap_or_else(|e| panic!("cannot create a WebDriver session: {e}"));
-        let id = created["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no sessionId in {created}"));
-        let session = Session {
-            http: self.http.clone(),
-            base: format!("{}/session/{id}", self.driver_url),
-            url: self.url.clone(),
-        };
-        session.goto(&self.url).await;
-        session
-    }
-}
-
-impl Drop for Fixture {
-    fn drop(&mut self) {
-        // ChromeDriver's /shutdown quits its browsers, which a kill would orphan.
-        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.driver_port)) {
-            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-            let _ = write!(
-                stream,
-                "GET /shutdown HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
-                self.driver_port
-            );
-            let _ = std::io::Read::read_to_end(&mut stream, &mut Vec::new());
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && matches!(self.driver.try_wait(), Ok(None)) {
-            std::thread::sleep(POLL);
-        }
-        for child in [&mut self.driver, &mut self.server] {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-        for profile in &self.profiles {
-            let _ = std::fs::remove_dir_all(profile);
-        }
-    }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("cannot find a free port")
-}
-
-/// Sends a WebDriver command; its `value`, or the WebDriver error as text.
-async fn send(request: reqwest::RequestBuilder, body: Option<&Value>) -> Result<Value, String> {
-    let request = match body {
-        Some(body) => request.json(body),
-        None => request,
-    };
-    let response = request.send().await.map_err(|e| e.to_string())?;
-    let status = response.status();
-    let body: Value = response.json().await.map_err(|e| e.to_string())?;
-    if status.is_success() {
-        Ok(body["value"].clone())
-    } else {
-        Err(format!(
-            "{status}: {} ({})",
-            body["value"]["error"], body["value"]["message"]
-        ))
-    }
-}
-
-/// One WebDriver session: one browser.
-struct Session {
-    http: reqwest::Client,
-    /// `http://127.0.0.1:PORT/session/ID`.
-    base: String,
-    /// The app.
-    url: String,
-}
-
-impl Session {
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        self.try_cmd(method.clone(), path, body)
-            .await
-            .unwrap_or_else(|e| panic!("WebDriver {method} {path}: {e}"))
-    }
-
-    async fn try_cmd(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> Result<Value, String> {
-        let request = self.http.request(method, format!("{}{path}", self.base));
-        send(request, body.as_ref()).await
-    }
-
-    async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
-            .await;
-    }
-
-    /// The element matching `css` now, if any.
-    async fn find(&self, css: &str) -> Option<String> {
-        let found = self
-            .try_cmd(
-                reqwest::Method::POST,
-                "/element",
-                Some(json!({ "using": "css selector", "value": css })),
-            )
-            .await
-            .ok()?;
-        found[ELEMENT].as_str().map(str::to_owned)
-    }
-
-    /// The text of the element matching `css` now, if any.
-    async fn text(&self, css: &str) -> Option<String> {
-        let element = self.find(css).await?;
-        let text = self
-            .try_cmd(
-                reqwest::Method::GET,
-                &format!("/element/{element}/text"),
-                None,
-            )
-            .await
-            .ok()?;
-        text.as_str().map(str::to_owned)
-    }
-
-    /// Polls until the element matching `css` has a text for which `ok` holds; returns it.
-    async fn wait_text(&self, css: &str, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        let mut last = None;
-        loop {
-            if let Some(text) = self.text(css).await {
-                if ok(&text) {
-                    return text;
-                }
-                last = Some(text);
-            }
-            if Instant::now() >= deadline {
-                self.fail(&format!(
-                    "`{css}` {what}: last seen {}",
-                    last.map_or("no such element".to_owned(), |t| format!("{t:?}"))
-                ))
-                .await;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Polls until the element matching `css` has exactly `want` as its text.
-    async fn wait_for(&self, css: &str, want: &str) {
-        self.wait_text(css, &format!("should read {want:?}"), |t| t == want)
-            .await;
-    }
-
-    /// Polls until nothing matches `css`.
-    async fn wait_gone(&self, css: &str) {
-        let deadline = Instant::now() + TIMEOUT;
-        while self.find(css).await.is_some() {
-            if Instant::now() >= deadline {
-                self.fail(&format!("`{css}` should be gone")).await;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Panics with `why`, how long we waited and an excerpt of the page.
-    async fn fail(&self, why: &str) -> ! {
-        let page = self
-            .try_cmd(
-                reqwest::Method::POST,
-                "/execute/sync",
-                Some(json!({
-                    "script": "return document.body ? document.body.outerHTML : document.documentElement.outerHTML",
-                    "args": [],
-                })),
-            )
-            .await
-            .map(|v| v.as_str().unwrap_or_default().to_owned())
-            .unwrap_or_else(|e| format!("(cannot read the page: {e})"));
-        let excerpt: String = page.chars().take(3000).collect();
-        panic!(
-            "timed out after {TIMEOUT:?}: {why}\npage ({}):\n{excerpt}",
-            self.url
-        );
-    }
-
-    async fn click(&self, css: &str) {
-        let element = self.wait_element(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{element}/click"),
-            Some(json!({})),
-        )
-        .await;
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let element = self.wait_element(css).await;
-        self.cmd(
-            reqwest::Method::POST,
-            &format!("/element/{element}/value"),
-            Some(json!({ "text": text })),
-        )
-        .await;
-    }
-
-    /// Polls until an element matches `css`; returns its reference.
-    async fn wait_element(&self, css: &str) -> String {
-        let deadline = Instant::now() + TIMEOUT;
-        loop {
-            if let Some(element) = self.find(css).await {
-                return element;
-            }
-            if Instant::now() >= deadline {
-                self.fail(&format!("`{css}` should be there")).await;
-            }
-            tokio::time::sleep(POLL).await;
-        }
-    }
-
-    /// Clicks "Anonymous sign-in" and waits for the signed-in view; returns the user id.
-    async fn sign_in_anonymously(&self) -> String {
-        self.click("#sign-in").await;
-        self.wait_for("#success", "You are now signed in anonymously")
-            .await;
-        self.wait_text("[data-testid=user-id]", "should be a UUID", is_uuid)
-            .await
-    }
-
-    async fn window_handle(&self) -> String {
-        let handle = self.cmd(reqwest::Method::GET, "/window", None).await;
-        handle.as_str().expect("a window handle").to_owned()
-    }
-
-    async fn new_tab(&self) -> String {
-        let created = self
-            .cmd(
-                reqwest::Method::POST,
-                "/window/new",
-                Some(json!({ "type": "tab" })),
-            )
-            .await;
-        created["handle"]
-            .as_str()
-            .expect("a window handle")
-            .to_owned()
-    }
-
-    /// Switches to the tab `handle` and brings it to the front: a background tab in headless
-    /// Chromium may not run its `BroadcastChannel` handlers.
-    async fn switch_to(&self, handle: &str) {
-        self.cmd(
-            reqwest::Method::POST,
-            "/window",
-            Some(json!({ "handle": handle })),
-        )
-        .await;
-        self.cmd(
-            reqwest::Method::POST,
-            "/goog/cdp/execute",
-            Some(json!({ "cmd": "Page.bringToFront", "params": {} })),
-        )
-        .await;
-    }
-
-    async fn close(self) {
-        let _ = self.try_cmd(reqwest::Method::DELETE, "", None).await;
-    }
 }
 
 fn is_uuid(text: &str) -> bool {
@@ -438,13 +95,15 @@ fn is_uuid(text: &str) -> bool {
 
 #[tokio::test]
 async fn anonymous_sign_in() {
-    let mut fixture = Fixture::start().await;
-    let browser = fixture.session().await;
-    browser.sign_in_anonymously().await;
+    let fixture = Fixture::start().await;
+    let browser = &fixture.browser;
+    sign_in_anonymously(browser).await;
     browser
-        .wait_for("[data-testid=default-role]", "public")
+        .wait_for_text("[data-testid=default-role]", "public")
         .await;
-    browser.wait_for("[data-testid=is-anonymous]", "true").await;
+    browser
+        .wait_for_text("[data-testid=is-anonymous]", "true")
+        .await;
     browser
         .wait_text(
             "[data-testid=expires-in]",
@@ -455,35 +114,33 @@ async fn anonymous_sign_in() {
             },
         )
         .await;
-    browser.close().await;
 }
 
 #[tokio::test]
 async fn reload_keeps_the_session() {
-    let mut fixture = Fixture::start().await;
-    let browser = fixture.session().await;
-    let id = browser.sign_in_anonymously().await;
-    browser.goto(&fixture.url).await;
+    let fixture = Fixture::start().await;
+    let browser = &fixture.browser;
+    let id = sign_in_anonymously(browser).await;
+    browser.goto(fixture.url()).await;
     // The session comes back from localStorage: signed in without clicking.
-    browser.wait_for("[data-testid=user-id]", &id).await;
-    browser.wait_for("[data-testid=is-anonymous]", "true").await;
-    browser.close().await;
+    browser.wait_for_text("[data-testid=user-id]", &id).await;
+    browser
+        .wait_for_text("[data-testid=is-anonymous]", "true")
+        .await;
 }
 
 #[tokio::test]
 async fn sign_out_reaches_the_other_tab() {
-    let mut fixture = Fixture::start().await;
-    let browser = fixture.session().await;
-    let first = browser.window_handle().await;
-    let id = browser.sign_in_anonymously().await;
+    let fixture = Fixture::start().await;
+    let browser = &fixture.browser;
+    let first = browser.tab().await;
+    let id = sign_in_anonymously(browser).await;
 
-    let second = browser.new_tab().await;
-    browser.switch_to(&second).await;
-    browser.goto(&fixture.url).await;
-    browser.wait_for("[data-testid=user-id]", &id).await;
+    let second = browser.open_tab(fixture.url()).await;
+    browser.wait_for_text("[data-testid=user-id]", &id).await;
 
     browser.switch_to(&first).await;
-    browser.wait_for("[data-testid=user-id]", &id).await;
+    browser.wait_for_text("[data-testid=user-id]", &id).await;
     browser.click("#sign-out").await;
     browser.wait_gone("[data-testid=user-id]").await;
 
@@ -491,16 +148,17 @@ async fn sign_out_reaches_the_other_tab() {
     browser.switch_to(&second).await;
     browser.wait_gone("[data-testid=user-id]").await;
     browser.wait_gone("#sign-out").await;
-    browser.wait_for("#sign-in", "Anonymous sign-in").await;
-    browser.close().await;
+    browser.wait_for_text("#sign-in", "Anonymous sign-in").await;
 }
 
 #[tokio::test]
 async fn deanonymize_with_email_and_password() {
-    let mut fixture = Fixture::start().await;
-    let browser = fixture.session().await;
-    let id = browser.sign_in_anonymously().await;
-    browser.wait_for("[data-testid=is-anonymous]", "true").await;
+    let fixture = Fixture::start().await;
+    let browser = &fixture.browser;
+    let id = sign_in_anonymously(browser).await;
+    browser
+        .wait_for_text("[data-testid=is-anonymous]", "true")
+        .await;
     let email = format!("e2e-{}@example.com", uuid::Uuid::new_v4());
     browser
         .type_into("#deanonymize input[name=email]", &email)
@@ -510,10 +168,492 @@ async fn deanonymize_with_email_and_password() {
         .await;
     browser.click("#deanonymize button[type=submit]").await;
     browser
-        .wait_for("[data-testid=is-anonymous]", "false")
+        .wait_for_text("[data-testid=is-anonymous]", "false")
         .await;
     // The same user, now with an email and password (verification is off: still signed in).
-    browser.wait_for("[data-testid=user-id]", &id).await;
+    browser.wait_for_text("[data-testid=user-id]", &id).await;
     browser.wait_gone("#deanonymize").await;
-    browser.close().await;
+}
+
+// Issue 15: no lost sessions in the browser. Several tabs of one browser (one profile: shared
+// `localStorage`, one Web Lock) against an auth server 300 ms away with 4-second access tokens,
+// so that every tab wants a refresh every two seconds and a `/token` takes long enough for the
+// tabs' refreshes to overlap.
+
+/// How many tabs the multi-tab tests open.
+const TABS: usize = 4;
+
+/// The delay the proxy adds in each direction: a 300 ms round trip.
+const ONE_WAY: Duration = Duration::from_millis(150);
+
+/// The access tokens' lifetime: the client refreshes within its last half (2 s).
+const TOKEN_LIFETIME: Duration = Duration::from_secs(4);
+
+/// How long the four tabs are kept, and how often each is looked at meanwhile.
+const KEEP: Duration = Duration::from_secs(60);
+const LOOK_EVERY: Duration = Duration::from_secs(2);
+
+/// The example's server pointed (`NHOST_AUTH_URL`) at an auth server far away: an emulator in
+/// this process (4-second access tokens, anonymous role `public`) behind a [`DelayProxy`].
+/// Fields drop in declaration order: the browser first, the emulator last.
+struct FarAway {
+    browser: Browser,
+    _driver: ChromeDriver,
+    server: ServerProcess,
+    proxy: DelayProxy,
+    emulator: Emulator,
+}
+
+impl FarAway {
+    async fn start() -> FarAway {
+        let dist = dist();
+        let mut config = Config::default();
+        config.anonymous_role = "public".into();
+        config.access_token_expires_in = TOKEN_LIFETIME;
+        config.bcrypt_cost = 4;
+        // `Config::default()`: in-memory SQLite, a free port of 127.0.0.1.
+        let emulator = Emulator::start(config).await.expect("the emulator starts");
+        // The page calls the proxy's address, `127.0.0.1:<port>`: an IP address, which the
+        // emulator's Host check (DNS-rebinding guard) accepts, and the page's origin is echoed
+        // by its CORS like for any origin.
+        let proxy = DelayProxy::start(emulator.addr(), ONE_WAY).await;
+        let mut command = server_command(&dist);
+        command.env("NHOST_AUTH_URL", proxy.url());
+        let server = ServerProcess::start(command);
+        let driver = ChromeDriver::start().await;
+        // Four tabs of a debug build starting at once on a shared machine: patient waits.
+        let browser = driver
+            .browser_with(BrowserOptions::default().wait(Duration::from_secs(45)))
+            .await;
+        browser.goto(server.url()).await;
+        FarAway {
+            browser,
+            _driver: driver,
+            server,
+            proxy,
+            emulator,
+        }
+    }
+
+    fn url(&self) -> &str {
+        self.server.url()
+    }
+
+    /// The round trip a page sees to the auth server: the fastest of three `GET /healthz`
+    /// from the current tab, in milliseconds.
+    async fn round_trip_ms(&self) -> f64 {
+        let mut best = f64::INFINITY;
+        for _ in 0..3 {
+            let ms = self
+                .browser
+                .execute_async(
+                    "const done = arguments[arguments.length - 1];
+                     const start = performance.now();
+                     fetch(arguments[0] + '/healthz', { cache: 'no-store' })
+                       .then(r => r.text())
+                       .then(() => done(performance.now() - start), e => done(String(e)));",
+                    vec![json!(self.proxy.url())],
+                )
+                .await;
+            let ms = ms
+                .as_f64()
+                .unwrap_or_else(|| panic!("GET /healthz through the proxy failed: {ms}"));
+            best = best.min(ms);
+        }
+        best
+    }
+}
+
+/// Installs in the current tab a watcher that looks at the page every 100 ms and records when
+/// it does not show the user `id` (signed out, restoring, or another user), and every change of
+/// the stored session that another tab makes (`storage` events: a tab does not see its own
+/// writes). The session is looked for under nhost-js's keys: `nhostSession` (the whole session,
+/// JSON: what nhost-core writes) and the older `nhostRefreshToken` (what it wrote before issue
+/// 15), so that the figures of both can be compared.
+const WATCH: &str = "
+    const id = arguments[0];
+    if (!window.__e2e) {
+      const w = window.__e2e = { looks: 0, wrong: 0, firstWrong: [], tokens: [], cleared: 0 };
+      setInterval(() => {
+        w.looks++;
+        const el = document.querySelector('[data-testid=user-id]');
+        const seen = el ? el.textContent : null;
+        if (seen !== id) {
+          w.wrong++;
+          if (w.firstWrong.length < 3) w.firstWrong.push({ at: new Date().toISOString(), seen });
+        }
+      }, 100);
+      addEventListener('storage', e => {
+        let token;
+        if (e.key === null) { w.cleared++; return; }
+        if (e.key === 'nhostSession') {
+          if (e.newValue === null) { w.cleared++; return; }
+          try { token = JSON.parse(e.newValue).refreshToken; } catch (_) {}
+        } else if (e.key === 'nhostRefreshToken') {
+          if (e.newValue === null) { w.cleared++; return; }
+          token = e.newValue;
+        }
+        if (token && !w.tokens.includes(token)) w.tokens.push(token);
+      });
+    }
+    return true;";
+
+/// What [`WATCH`] recorded in one tab.
+#[derive(Debug, Default)]
+struct Watched {
+    /// In-page looks.
+    looks: u64,
+    /// Looks that did not show the user.
+    wrong: u64,
+    /// The first few of them (time, what was shown, as JSON), for the failure message.
+    first_wrong: String,
+    /// Refresh tokens other tabs stored (never printed).
+    tokens: Vec<String>,
+    /// Times another tab removed the stored session.
+    cleared: u64,
+}
+
+async fn watched(browser: &Browser) -> Watched {
+    let v = browser.execute("return window.__e2e || null", vec![]).await;
+    assert!(
+        !v.is_null(),
+        "the watcher is gone from a tab (did it reload?)"
+    );
+    let count = |k: &str| v[k].as_u64().unwrap_or_default();
+    Watched {
+        looks: count("looks"),
+        wrong: count("wrong"),
+        first_wrong: v["firstWrong"].to_string(),
+        tokens: v["tokens"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect(),
+        cleared: count("cleared"),
+    }
+}
+
+/// The user id the current tab shows now, if any.
+async fn shown_user(browser: &Browser) -> Option<String> {
+    browser.text("[data-testid=user-id]").await
+}
+
+/// Waits until the current tab shows the user `id`.
+async fn wait_for_user(browser: &Browser, id: &str) {
+    browser.wait_for_text("[data-testid=user-id]", id).await;
+}
+
+/// Waits until the current tab shows the user `id`, at most until `deadline`; `Err` with what it
+/// showed instead (`None`: no user) when it did not.
+async fn user_shown_by(
+    browser: &Browser,
+    id: &str,
+    deadline: tokio::time::Instant,
+) -> Result<(), Option<String>> {
+    loop {
+        let seen = shown_user(browser).await;
+        if seen.as_deref() == Some(id) {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(seen);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Takes, from the current tab, the Web Lock under which the app's tabs refresh
+/// (`nhost-rs:session`: a refresh holds it from before its `POST /token` until the answer is
+/// stored) and keeps it until this tab's page goes away, which releases it.
+///
+/// The tests take it before they close, reload or navigate app tabs, so that no page goes away
+/// with its `/token` in flight: the server has then rotated the token, and the only copy of the
+/// new one dies with the page — the session is lost whatever the client does, since the
+/// protocol has no reuse grace (`../shared/reference/PROTOCOL.md`). That is another failure than
+/// the ones these tests are about; left to chance, it failed the restart test about one run in
+/// three.
+async fn hold_refresh_lock(browser: &Browser) {
+    let held = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             navigator.locks
+               .request('nhost-rs:session', () => { done(true); return new Promise(() => {}); })
+               .catch(e => done(String(e)));",
+            vec![],
+        )
+        .await;
+    assert_eq!(held, json!(true), "the app's Web Lock could not be taken");
+}
+
+/// Fails the test when any tab has a note of trouble (the first three of each tab shown).
+fn assert_no_trouble(trouble: &[Vec<String>]) {
+    let report: Vec<String> = trouble
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.is_empty())
+        .map(|(i, t)| {
+            let first: Vec<&str> = t.iter().take(3).map(String::as_str).collect();
+            format!("tab {}: {} ({} notes)", i + 1, first.join("; "), t.len())
+        })
+        .collect();
+    assert!(report.is_empty(), "sessions lost:\n{}", report.join("\n"));
+}
+
+/// Issue 15, first case: four tabs of one browser on a slow network (300 ms round trip to the
+/// auth server, 4-second access tokens) for a minute. Against the app built from the commit
+/// before the cross-tab lock (checked three times), every tab showed "signed out" within 4 to
+/// 12 seconds, with 4 to 5 `/token` calls per rotation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_tabs_on_a_slow_network_keep_one_user() {
+    let far = FarAway::start().await;
+    let browser = &far.browser;
+    let id = sign_in_anonymously(browser).await;
+    let mut tabs = vec![browser.tab().await];
+    for _ in 1..TABS {
+        tabs.push(browser.open_tab(far.url()).await);
+        wait_for_user(browser, &id).await;
+    }
+    for tab in &tabs {
+        browser.switch_to(tab).await;
+        wait_for_user(browser, &id).await;
+    }
+    let round_trip = far.round_trip_ms().await;
+    assert!(
+        round_trip >= 2.0 * ONE_WAY.as_secs_f64() * 1000.0,
+        "the proxy should make a round trip of at least {:?}, took {round_trip:.0} ms",
+        ONE_WAY * 2
+    );
+
+    // From here on, every `/token` call and every stored rotation is counted, and what went
+    // wrong is noted per tab.
+    let mut trouble: Vec<Vec<String>> = vec![Vec::new(); TABS];
+    let before = far.emulator.stats();
+    for tab in &tabs {
+        browser.switch_to(tab).await;
+        browser.execute(WATCH, vec![json!(id)]).await;
+    }
+    let start = Instant::now();
+    let mut looks = 0;
+    while start.elapsed() < KEEP {
+        let round = tokio::time::Instant::now();
+        for (i, tab) in tabs.iter().enumerate() {
+            browser.switch_to(tab).await;
+            let seen = shown_user(browser).await;
+            looks += 1;
+            if seen.as_deref() != Some(id.as_str()) {
+                trouble[i].push(format!(
+                    "showed {seen:?} at {:.1} s",
+                    start.elapsed().as_secs_f64()
+                ));
+            }
+        }
+        tokio::time::sleep_until(round + LOOK_EVERY).await;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+
+    let mut rotations = HashSet::new();
+    let (mut in_page_looks, mut in_page_wrong) = (0, 0);
+    for (i, tab) in tabs.iter().enumerate() {
+        browser.switch_to(tab).await;
+        let w = watched(browser).await;
+        in_page_looks += w.looks;
+        in_page_wrong += w.wrong;
+        if w.wrong > 0 {
+            trouble[i].push(format!(
+                "did not show the user in {} of {} in-page looks, first: {}",
+                w.wrong, w.looks, w.first_wrong
+            ));
+        }
+        if w.cleared > 0 {
+            trouble[i].push(format!(
+                "saw the stored session removed {} times",
+                w.cleared
+            ));
+        }
+        rotations.extend(w.tokens);
+    }
+    let token_calls = far.emulator.stats().token_requests - before.token_requests;
+    let rotations = rotations.len() as u64;
+
+    // Every tab reloaded — between two refreshes (see `hold_refresh_lock`): the user comes back
+    // from storage in each.
+    browser.switch_to(&tabs[0]).await;
+    hold_refresh_lock(browser).await;
+    for tab in tabs.iter().skip(1).chain(&tabs[..1]) {
+        browser.switch_to(tab).await;
+        browser.reload().await;
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for (i, tab) in tabs.iter().enumerate() {
+        browser.switch_to(tab).await;
+        if let Err(seen) = user_shown_by(browser, &id, deadline).await {
+            trouble[i].push(format!("showed {seen:?} after the reload"));
+        }
+    }
+    let stats = far.emulator.stats();
+
+    let lost = trouble.iter().filter(|t| !t.is_empty()).count();
+    eprintln!(
+        "four tabs on a slow network: {TABS} tabs, {seconds:.0} s, round trip {round_trip:.0} ms \
+         ({} ms each way), access tokens of {} s, {rotations} rotations, {token_calls} /token \
+         calls ({:.2} per rotation), sessions lost in {lost} of {TABS} tabs ({looks} looks by \
+         WebDriver, {in_page_looks} in the pages of which {in_page_wrong} without the user, \
+         then a reload of every tab), {} anonymous sign-in(s)",
+        ONE_WAY.as_millis(),
+        TOKEN_LIFETIME.as_secs(),
+        token_calls as f64 / rotations.max(1) as f64,
+        stats.anonymous_sign_ins,
+    );
+    assert_no_trouble(&trouble);
+    assert_eq!(stats.anonymous_sign_ins, 1, "one user, signed in once");
+    // Refreshes happen within the token's last half: at least one per lifetime, or the tokens
+    // would have expired (and the watchers would have missed the rotations).
+    let least = KEEP.as_secs() / TOKEN_LIFETIME.as_secs();
+    assert!(
+        rotations >= least,
+        "expected at least {least} rotations in {seconds:.0} s, saw {rotations}"
+    );
+    // One `/token` per rotation, give or take one in flight at either end of the window.
+    assert!(
+        token_calls * 2 <= rotations * 3 + 4,
+        "{token_calls} /token calls for {rotations} rotations: tabs sent tokens another tab \
+         had already rotated"
+    );
+}
+
+/// A script statement that sets `at` to the stored access token's expiry (Unix seconds), or
+/// `null`: from `nhostSession`, or from the older `nhostRefreshTokenExpiresAt` (an ISO date) that
+/// the app wrote before issue 15 — so that this test can run against that build too.
+const STORED_EXPIRY: &str = "
+    const session = JSON.parse(localStorage.getItem('nhostSession'));
+    const older = localStorage.getItem('nhostRefreshTokenExpiresAt');
+    const at = session ? session.accessTokenExpiresAt : older ? Date.parse(older) / 1000 : null;";
+
+/// Issue 15, second case: a browser restoring four tabs of the app the next morning — the
+/// stored access token has expired, and every tab starts at the same moment, 300 ms from the
+/// auth server. Against the app built from the commit before the cross-tab lock (checked
+/// twice), every tab lost the user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn four_tabs_restarting_with_an_expired_token_keep_the_user() {
+    let far = FarAway::start().await;
+    let browser = &far.browser;
+    let first = browser.tab().await;
+    let id = sign_in_anonymously(browser).await;
+    let mut others = Vec::new();
+    for _ in 1..TABS {
+        others.push(browser.open_tab(far.url()).await);
+        wait_for_user(browser, &id).await;
+    }
+
+    // Leave the app everywhere, between two refreshes (see `hold_refresh_lock`): close three
+    // tabs, and take the first to a page of the same origin without the app (the bundle's
+    // JavaScript, shown as text), from which the store can still be read.
+    browser.switch_to(&first).await;
+    hold_refresh_lock(browser).await;
+    for tab in &others {
+        browser.switch_to(tab).await;
+        browser.close_tab().await;
+    }
+    browser.switch_to(&first).await;
+    let away = format!("{}example-yew-csr.js", far.url());
+    browser.goto(&away).await;
+    // A token stored when the app was left has at most its lifetime left.
+    tokio::time::sleep(TOKEN_LIFETIME + Duration::from_secs(2)).await;
+    let expired_for = browser
+        .execute(
+            &format!("{STORED_EXPIRY} return at === null ? null : Date.now() / 1000 - at;"),
+            vec![],
+        )
+        .await
+        .as_f64()
+        .expect("the session is still stored while no tab runs the app");
+    assert!(
+        expired_for > 0.0,
+        "the stored access token should have expired, it has {:.1} s left",
+        -expired_for
+    );
+
+    // The browser restores its four tabs at once.
+    let before = far.emulator.stats();
+    let restart = Instant::now();
+    browser
+        .execute(
+            "for (let i = 0; i < arguments[1]; i++) window.open(arguments[0], '_blank');",
+            vec![json!(far.url()), json!(TABS)],
+        )
+        .await;
+    let tabs: Vec<Tab> = browser
+        .wait_until("the restored tabs", || async {
+            let tabs: Vec<Tab> = browser
+                .tabs()
+                .await
+                .into_iter()
+                .filter(|t| *t != first)
+                .collect();
+            (tabs.len() == TABS).then_some(tabs)
+        })
+        .await;
+    // The tabs show the stored user at once and refresh its expired token in the background:
+    // count the `/token` calls until the refreshed session is stored (the next rotation is due
+    // only some 1.5 s later).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let fresh = format!("{STORED_EXPIRY} return at !== null && at > Date.now() / 1000;");
+    let mut refreshed = false;
+    while !refreshed && tokio::time::Instant::now() < deadline {
+        refreshed = browser.execute(&fresh, vec![]).await == json!(true);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let token_calls = far.emulator.stats().token_requests - before.token_requests;
+    let refreshed_after = restart.elapsed().as_secs_f64();
+    let mut trouble: Vec<Vec<String>> = vec![Vec::new(); TABS];
+    for (i, tab) in tabs.iter().enumerate() {
+        browser.switch_to(tab).await;
+        if let Err(seen) = user_shown_by(browser, &id, deadline).await {
+            trouble[i].push(format!("showed {seen:?} after the restart"));
+        }
+    }
+    let restored_after = restart.elapsed().as_secs_f64();
+
+    // And they keep it through the next rotations.
+    for tab in &tabs {
+        browser.switch_to(tab).await;
+        browser.execute(WATCH, vec![json!(id)]).await;
+    }
+    tokio::time::sleep(TOKEN_LIFETIME * 2).await;
+    for (i, tab) in tabs.iter().enumerate() {
+        browser.switch_to(tab).await;
+        let w = watched(browser).await;
+        if w.wrong > 0 || w.cleared > 0 || shown_user(browser).await.as_deref() != Some(id.as_str())
+        {
+            trouble[i].push(format!(
+                "{} of {} in-page looks without the user (first: {}), {} removals",
+                w.wrong, w.looks, w.first_wrong, w.cleared
+            ));
+        }
+    }
+    let stats = far.emulator.stats();
+    let refresh_note = if refreshed {
+        format!("the session refreshed and stored after {refreshed_after:.1} s")
+    } else {
+        format!("no refreshed session stored within {refreshed_after:.1} s")
+    };
+    eprintln!(
+        "four tabs restarting with an expired token: {TABS} tabs opened at once, the access \
+         token expired {expired_for:.1} s before, {} ms each way, {refresh_note} with \
+         {token_calls} /token call(s), the tabs looked at after {restored_after:.1} s, sessions \
+         lost in {} of {TABS} tabs, {} anonymous sign-in(s)",
+        ONE_WAY.as_millis(),
+        trouble.iter().filter(|t| !t.is_empty()).count(),
+        stats.anonymous_sign_ins
+    );
+    assert_no_trouble(&trouble);
+    assert!(refreshed, "{refresh_note}");
+    assert_eq!(stats.anonymous_sign_ins, 1, "no new user");
+    // One tab refreshes under the Web Lock; the others find its session in the store. A second
+    // call is tolerated: the next rotation may have begun before the store was looked at.
+    assert!(
+        (1..=2).contains(&token_calls),
+        "{token_calls} /token calls to refresh one expired session for {TABS} tabs"
+    );
 }

@@ -1,0 +1,192 @@
+//! A TCP proxy on loopback that adds latency: a far-away server on the test's own machine.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+/// A TCP proxy on `127.0.0.1` in front of one upstream address, which delays every chunk of
+/// bytes, in each direction, by a settable one-way delay: a server far away (a round trip of
+/// twice the delay, on every request and response), or one slower than a client's timeout.
+///
+/// Latency only: chunks keep their order and leave as soon as they are due, so throughput is not
+/// limited. Connecting is not delayed (the proxy accepts at once), the bytes are — a request
+/// reaches the upstream one delay after the client sent it, and its answer reaches the client one
+/// delay after the upstream wrote it.
+///
+/// The proxy does not look into what it carries: an HTTP request keeps its `Host` header, the
+/// proxy's own address (`127.0.0.1:<port>`). A server that answers only its own names must
+/// accept that; `nhost-auth-emulator`'s DNS-rebinding guard does, as it accepts every IP address.
+/// To a browser page the proxy's address is the server's origin; CORS works as against the
+/// server itself (the emulator echoes the page's own origin).
+///
+/// It runs on the tokio runtime it is started on, and stops accepting when it drops
+/// (connections already open are served to their end).
+///
+/// ```no_run
+/// # async fn f(upstream: std::net::SocketAddr) {
+/// use std::time::Duration;
+/// use browser_harness::DelayProxy;
+///
+/// // A server 300 ms away (150 ms each way).
+/// let proxy = DelayProxy::start(upstream, Duration::from_millis(150)).await;
+/// println!("{}", proxy.url()); // http://127.0.0.1:41234
+/// // Slower from now on: chunks read from now on wait 400 ms each way.
+/// proxy.set_delay(Duration::from_millis(400));
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct DelayProxy {
+    url: String,
+    delay_ms: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DelayProxy {
+    /// Listens on a free port of `127.0.0.1` and forwards every connection to `upstream`, with
+    /// `one_way` delay in each direction.
+    ///
+    /// # Panics
+    ///
+    /// When it cannot listen on loopback, or outside a tokio runtime.
+    pub async fn start(upstream: SocketAddr, one_way: Duration) -> DelayProxy {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("the delay proxy cannot listen on 127.0.0.1");
+        let addr = listener
+            .local_addr()
+            .expect("the delay proxy's listener has an address");
+        let delay_ms = Arc::new(AtomicU64::new(millis(one_way)));
+        let delay = delay_ms.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let delay = delay.clone();
+                tokio::spawn(async move {
+                    // An upstream that refuses: the client sees its connection closed.
+                    let Ok(server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::join!(
+                        pump(client_read, server_write, delay.clone()),
+                        pump(server_read, client_write, delay)
+                    );
+                });
+            }
+        });
+        DelayProxy {
+            url: format!("http://{addr}"),
+            delay_ms,
+            task,
+        }
+    }
+
+    /// The proxy's URL, without a trailing `/`, e.g. `http://127.0.0.1:41234`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The one-way delay now.
+    pub fn delay(&self) -> Duration {
+        Duration::from_millis(self.delay_ms.load(Ordering::SeqCst))
+    }
+
+    /// Changes the one-way delay of the chunks read from now on (those already read keep theirs).
+    pub fn set_delay(&self, one_way: Duration) {
+        self.delay_ms.store(millis(one_way), Ordering::SeqCst);
+    }
+}
+
+impl Drop for DelayProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Copies `from` to `to`, each chunk leaving `delay` after it arrived; shuts `to` down when
+/// `from` ends, so that a half-close reaches the other side.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Arc<AtomicU64>) {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
+    let reader = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    let due = Instant::now() + Duration::from_millis(delay.load(Ordering::SeqCst));
+                    if tx.send((due, buf[..n].to_vec())).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    };
+    let writer = async move {
+        while let Some((due, bytes)) = rx.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    };
+    tokio::join!(reader, writer);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An upstream that answers each chunk it reads with the same bytes.
+    async fn echo_server() -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 1024];
+                    while let Ok(n @ 1..) = stream.read(&mut buf).await {
+                        if stream.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    /// Sends `bytes` through the proxy and waits for them to come back; the round trip.
+    async fn round_trip(stream: &mut TcpStream, bytes: &[u8]) -> Duration {
+        let start = Instant::now();
+        stream.write_all(bytes).await.expect("write");
+        let mut back = vec![0u8; bytes.len()];
+        stream.read_exact(&mut back).await.expect("read");
+        assert_eq!(back, bytes, "the bytes come back unchanged");
+        start.elapsed()
+    }
+
+    #[tokio::test]
+    async fn every_chunk_waits_the_delay_in_each_direction() {
+        let proxy = DelayProxy::start(echo_server().await, Duration::from_millis(100)).await;
+        let addr = proxy.url().strip_prefix("http://").expect("an http URL");
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        let took = round_trip(&mut stream, b"hello").await;
+        assert!(took >= Duration::from_millis(200), "round trip {took:?}");
+
+        proxy.set_delay(Duration::ZERO);
+        assert_eq!(proxy.delay(), Duration::ZERO);
+        let took = round_trip(&mut stream, b"again").await;
+        assert!(took < Duration::from_millis(150), "round trip {took:?}");
+    }
+}
