@@ -6,9 +6,10 @@
 //! calls it when dropped. Called through `js_sys::Reflect` rather than `web-sys`'s bindings,
 //! which are still behind `--cfg=web_sys_unstable_apis`.
 //!
-//! A request that is dropped before the lock is granted aborts itself (an `AbortSignal`); if the
-//! grant and the drop cross, the grant is released at once, so an abandoned request never keeps
-//! the lock from the other tabs.
+//! A request that is dropped before the lock is granted aborts itself (an `AbortSignal`) and
+//! releases a grant that arrives anyway; if the grant arrived but the future was dropped before
+//! taking it, the waiting `release` is called — so an abandoned request never keeps the lock
+//! from the other tabs.
 
 use std::cell::Cell;
 use std::rc::Rc;
@@ -29,20 +30,37 @@ impl Drop for Held {
     }
 }
 
-/// Aborts a request that has not been granted yet when dropped.
+/// Withdraws a request that has not been taken yet when dropped.
 struct Pending {
     controller: Option<web_sys::AbortController>,
     abandoned: Rc<Cell<bool>>,
-    granted: bool,
+    /// Settles with the `release` function once the lock is granted.
+    grant: Promise,
+    taken: bool,
 }
 
 impl Drop for Pending {
     fn drop(&mut self) {
-        if !self.granted {
-            self.abandoned.set(true);
-            if let Some(c) = &self.controller {
-                c.abort();
+        if self.taken {
+            return;
+        }
+        // Not granted yet: the grant callback sees the flag and releases at once; the abort
+        // withdraws the request from the queue.
+        self.abandoned.set(true);
+        if let Some(c) = &self.controller {
+            c.abort();
+        }
+        // Granted, but this future was dropped before it took the grant (the two crossed): the
+        // `release` function waits in `grant` — call it.
+        let release_unclaimed = Closure::once_into_js(|release: JsValue| {
+            if let Ok(release) = release.dyn_into::<Function>() {
+                let _ = release.call0(&JsValue::NULL);
             }
+        });
+        if let Ok(then) = Reflect::get(&self.grant, &"then".into())
+            .and_then(|t| t.dyn_into::<Function>().map_err(JsValue::from))
+        {
+            let _ = then.call1(&self.grant, &release_unclaimed);
         }
     }
 }
@@ -108,14 +126,15 @@ pub(crate) fn request(name: &'static str) -> LockFuture {
     let pending = Pending {
         controller,
         abandoned,
-        granted: false,
+        grant: granted.clone(),
+        taken: false,
     };
     Box::pin(async move {
         // The whole guard moves in (not just the field assigned below), so it is dropped with
-        // this future: when the future is dropped before the grant, the request is aborted.
+        // this future: when the future is dropped before taking the grant, it is withdrawn.
         let mut pending = pending;
         let release = JsFuture::from(granted).await;
-        pending.granted = true;
+        pending.taken = true;
         match release.ok().and_then(|r| r.dyn_into::<Function>().ok()) {
             Some(release) => StorageLock::new(Held(release)),
             None => StorageLock::none(),

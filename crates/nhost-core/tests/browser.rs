@@ -355,6 +355,37 @@ async fn an_abandoned_lock_request_never_blocks_the_others() {
     );
 }
 
+/// The grant and the drop cross: the lock is granted to a request whose future nobody polls any
+/// more, and the future is dropped before it took the grant. The grant must be released.
+#[wasm_bindgen_test]
+async fn a_grant_that_crosses_the_drop_is_released() {
+    let take = js_function(
+        "name",
+        "return new Promise(granted => navigator.locks.request(name, () =>
+            new Promise(release => granted(release))));",
+    );
+    let release: Function = promise(
+        take.call1(&JsValue::NULL, &WEB_LOCK_NAME.into())
+            .expect("request"),
+    )
+    .await
+    .dyn_into()
+    .expect("the release function");
+    let mut ours = LocalStorage.lock();
+    assert!(poll_for(100, &mut ours).await.is_none(), "queued");
+    release.call0(&JsValue::NULL).expect("release");
+    // Not polling `ours`: the browser grants it meanwhile.
+    sleep(100).await;
+    assert_eq!(
+        lock_queue().await,
+        (1, 0),
+        "granted to the unpolled request"
+    );
+    drop(ours);
+    sleep(50).await;
+    assert_eq!(lock_queue().await, (0, 0), "released when dropped untaken");
+}
+
 /// Restores `navigator.locks` when dropped (also when the test fails).
 struct HideWebLocks;
 
