@@ -38,6 +38,30 @@ pub(crate) struct SessionPayload {
     pub(crate) mfa: Option<serde_json::Value>,
 }
 
+/// A session endpoint's `PublicSession` (server-session mode): the access token, the seconds it
+/// has left, the user — never a refresh token.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PublicSessionWire {
+    pub(crate) access_token: String,
+    pub(crate) access_token_expires_in: u64,
+    #[serde(default, deserialize_with = "crate::session::lenient")]
+    pub(crate) user: Option<User>,
+}
+
+/// `{"session": PublicSession | null}`: every answer of the session endpoints.
+#[derive(Deserialize)]
+pub(crate) struct PublicPayload {
+    #[serde(default)]
+    pub(crate) session: Option<PublicSessionWire>,
+}
+
+/// The body of `POST {session endpoints}/signout`: the server knows the refresh token.
+#[derive(Serialize)]
+pub(crate) struct SessionSignOutRequest {
+    pub(crate) all: bool,
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct RefreshTokenRequest<'a> {
@@ -143,21 +167,54 @@ pub(crate) type HttpClient = reqwest::Client;
 #[derive(Clone, Default)]
 pub(crate) struct HttpClient;
 
-/// HTTP to one auth server, with one timeout for every request.
+/// The anti-forgery header of the site's session endpoints (server-session mode), sent with the
+/// value `1` on every request there: a header no cross-site form can send.
+pub(crate) const CSRF_HEADER: &str = "X-Nhost-CSRF";
+
+/// HTTP to one auth server — or, in server-session mode, to the site's session endpoints — with
+/// one timeout for every request.
 #[derive(Clone)]
 pub(crate) struct Transport {
     http: HttpClient,
     base: String,
     timeout: Duration,
+    /// Server-session mode: every request carries [`CSRF_HEADER`] and, in the browser,
+    /// `credentials: "same-origin"` (the sealed session cookie goes along).
+    session_endpoints: bool,
 }
 
 impl Transport {
-    pub(crate) fn new(http: HttpClient, base: String, timeout: Duration) -> Self {
+    pub(crate) fn new(
+        http: HttpClient,
+        base: String,
+        timeout: Duration,
+        session_endpoints: bool,
+    ) -> Self {
         Transport {
             http,
             base,
             timeout,
+            session_endpoints,
         }
+    }
+
+    /// Whether this transport talks to the site's session endpoints (server-session mode).
+    pub(crate) fn is_session_endpoints(&self) -> bool {
+        self.session_endpoints
+    }
+
+    /// `POST {base}{path}` without a body (a session endpoint's `/token`).
+    pub(crate) async fn post_empty<R: Decode>(
+        &self,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<R, AuthError> {
+        decode(self.send("POST", path, None, None, timeout).await?)
+    }
+
+    /// `GET {base}{path}` without a bearer token (a session endpoint's `/session`).
+    pub(crate) async fn get_plain<R: Decode>(&self, path: &str) -> Result<R, AuthError> {
+        decode(self.send("GET", path, None, None, self.timeout).await?)
     }
 
     pub(crate) fn base(&self) -> &str {
@@ -213,7 +270,14 @@ impl Transport {
         let url = format!("{}{path}", self.base);
         // The timeout is a race with a platform timer, so it works the same on native and in the
         // browser (where dropping the request future abandons the fetch).
-        let exchange = Box::pin(exchange(&self.http, method, &url, body, bearer));
+        let exchange = Box::pin(exchange(
+            &self.http,
+            method,
+            &url,
+            body,
+            bearer,
+            self.session_endpoints,
+        ));
         let timer = Box::pin(platform::sleep(timeout));
         let (status, body) = match select(exchange, timer).await {
             Either::Left((result, _)) => result?,
@@ -258,6 +322,7 @@ async fn exchange(
     url: &str,
     body: Option<String>,
     bearer: Option<&str>,
+    session_endpoints: bool,
 ) -> Result<(u16, String), AuthError> {
     let mut req = match method {
         "GET" => http.get(url),
@@ -270,6 +335,11 @@ async fn exchange(
     }
     if let Some(token) = bearer {
         req = req.bearer_auth(token);
+    }
+    if session_endpoints {
+        // The session cookie is the `reqwest::Client`'s business (its cookie store): natively
+        // there is no page whose cookies would go along.
+        req = req.header(CSRF_HEADER, "1");
     }
     let res = req.send().await.map_err(network_error)?;
     let status = res.status().as_u16();
@@ -285,6 +355,7 @@ async fn exchange(
     url: &str,
     body: Option<String>,
     bearer: Option<&str>,
+    session_endpoints: bool,
 ) -> Result<(u16, String), AuthError> {
     use wasm_bindgen::{JsCast as _, JsValue};
     use wasm_bindgen_futures::JsFuture;
@@ -307,8 +378,17 @@ async fn exchange(
             .set("Authorization", &format!("Bearer {token}"))
             .map_err(|e| failed("bad header", e))?;
     }
+    if session_endpoints {
+        headers
+            .set(CSRF_HEADER, "1")
+            .map_err(|e| failed("bad header", e))?;
+    }
     let init = web_sys::RequestInit::new();
     init.set_method(method);
+    if session_endpoints {
+        // The sealed session cookie goes with requests to the page's own origin, never elsewhere.
+        init.set_credentials(web_sys::RequestCredentials::SameOrigin);
+    }
     init.set_headers(&headers);
     if let Some(body) = &body {
         init.set_body(&JsValue::from_str(body));

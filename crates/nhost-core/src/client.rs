@@ -7,12 +7,14 @@ use std::time::Duration;
 use futures_util::future::{Either, Shared, select};
 use web_time::Instant;
 
-use crate::api::{self, SessionPayload, SessionWire, Transport};
+use crate::api::{self, PublicPayload, PublicSessionWire, SessionPayload, SessionWire, Transport};
 use crate::error::{AuthError, ErrorCode};
 use crate::flight::SingleFlight;
 use crate::options::{DeanonymizeMethod, SignInAnonymousOptions, SignUpOptions};
 use crate::platform::{self, BoxFuture, boxed};
-use crate::session::{AccessToken, HasuraClaims, RefreshToken, Session, User, unix_now};
+use crate::session::{
+    AccessToken, HasuraClaims, RefreshToken, Session, SessionKey, User, unix_now,
+};
 use crate::state::{self, AuthChange, AuthEvent, AuthState, Effect, RETRY_BACKOFF};
 use crate::storage::{self, MemoryStorage, SessionStorage, StorageLock, Stored};
 
@@ -25,6 +27,9 @@ const ROTATION_POLL: Duration = Duration::from_millis(100);
 const ENDED_KEPT: usize = 16;
 /// The flight key of sign-ins that create a session (never a refresh token: those are UUIDs).
 const SIGN_IN_FLIGHT: &str = "\u{0}sign-in";
+/// How long a client in server-session mode waits before asking again when the site answered
+/// a refresh with the session held (the site did not find it due yet, by a second's rounding).
+const NOT_YET_DUE_PAUSE: Duration = Duration::from_secs(1);
 
 type Flight = Shared<BoxFuture<Result<Session, AuthError>>>;
 
@@ -57,6 +62,7 @@ pub struct NhostClientBuilder {
     subdomain: Option<String>,
     region: Option<String>,
     auth_url: Option<String>,
+    session_endpoints: Option<String>,
     timeout: Duration,
     storage: Option<Arc<dyn SessionStorage>>,
     auto_refresh: bool,
@@ -74,6 +80,7 @@ impl std::fmt::Debug for NhostClientBuilder {
             .field("subdomain", &self.subdomain)
             .field("region", &self.region)
             .field("auth_url", &self.auth_url)
+            .field("session_endpoints", &self.session_endpoints)
             .field("timeout", &self.timeout)
             .field("auto_refresh", &self.auto_refresh)
             .finish_non_exhaustive()
@@ -96,12 +103,60 @@ impl NhostClientBuilder {
         self.auth_url = Some(url.into());
         self
     }
+    /// Server-session mode, for a full-stack site: the client talks to the site's own session
+    /// endpoints (nhost-ssr's `session_routes()`, mounted at `/_nhost` by default) instead of
+    /// the auth server, the way `@nhost/nextjs` pages talk to their Next.js server.
+    ///
+    /// The site's server keeps the refresh token in its sealed `HttpOnly` cookie; this client
+    /// holds only the access token and the user, in memory, and writes nothing to its
+    /// [`storage`](Self::storage) (nor reads it). Every request carries the anti-forgery header
+    /// `X-Nhost-CSRF: 1` and, in the browser, `credentials: "same-origin"`. The API, the
+    /// [`AuthState`]s and the events are those of direct mode:
+    ///
+    /// | call | request |
+    /// |---|---|
+    /// | [`initialize`](NhostClient::initialize) | `GET {endpoints}/session` (none with a fresh [`initial_session`](Self::initial_session)) |
+    /// | refresh (background, [`access_token`](NhostClient::access_token), [`refresh_session`](NhostClient::refresh_session)) | `POST {endpoints}/token`, no body; same margin, backoff and single flight |
+    /// | [`sign_in_anonymous`](NhostClient::sign_in_anonymous) | `POST {endpoints}/signin/anonymous` |
+    /// | [`sign_in_email_password`](NhostClient::sign_in_email_password) | `POST {endpoints}/signin/email-password` |
+    /// | [`sign_up_email_password`](NhostClient::sign_up_email_password) | `POST {endpoints}/signup/email-password` |
+    /// | [`deanonymize`](NhostClient::deanonymize) | `POST {endpoints}/user/deanonymize` |
+    /// | [`sign_out`](NhostClient::sign_out) | `POST {endpoints}/signout` |
+    /// | anything else ([`user`](NhostClient::user), magic links, [`sign_in_with_refresh_token`](NhostClient::sign_in_with_refresh_token)) | none: `unavailable-in-server-session-mode` (status 20) |
+    ///
+    /// A `401` or `{"session": null}` from `/token` means the site signed the user out; a `5xx`
+    /// (the site could not reach the auth server) or a network error is transient, as in direct
+    /// mode: the still-valid access token is kept and the refresh retried with the backoff.
+    ///
+    /// In the browser `endpoints` is a path on the page's origin; natively (tests, tools) it must
+    /// be an absolute URL, and cookies are the business of the
+    /// [`http_client`](Self::http_client) (`reqwest::ClientBuilder::cookie_store`). It replaces
+    /// [`auth_url`](Self::auth_url) / [`subdomain`](Self::subdomain): setting both is a
+    /// configuration error.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), nhost_core::AuthError> {
+    /// // In the hydrated page of a site serving `nhost_ssr::session_routes()`:
+    /// let client = nhost_core::NhostClient::builder().session_endpoints("/_nhost").build()?;
+    /// # let client = nhost_core::NhostClient::builder()
+    /// #     .session_endpoints("http://127.0.0.1:3000/_nhost").build()?;
+    /// client.initialize().await; // GET /_nhost/session: the cookie's session, if any
+    /// let session = client.sign_in_anonymous(Default::default()).await?;
+    /// assert!(session.refresh_token.is_empty()); // the server keeps it
+    /// let token = client.access_token().await?; // POST /_nhost/token when due
+    /// # let _ = token; Ok(()) }
+    /// ```
+    pub fn session_endpoints(mut self, endpoints: impl Into<String>) -> Self {
+        self.session_endpoints = Some(endpoints.into());
+        self
+    }
     /// Timeout of each request (default 10 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
     }
     /// Where the refresh token is kept (default: memory on native, `localStorage` in the browser).
+    /// Unused in server-session mode ([`session_endpoints`](Self::session_endpoints)).
     pub fn storage(mut self, storage: impl SessionStorage + 'static) -> Self {
         self.storage = Some(Arc::new(storage));
         self
@@ -150,12 +205,25 @@ impl NhostClientBuilder {
         self
     }
 
-    /// Builds the client. Fails when no auth URL can be formed.
+    /// Builds the client. Fails when no auth URL (or session endpoints URL) can be formed.
     pub fn build(self) -> Result<NhostClient, AuthError> {
         let config_error = |m: String| AuthError::validation(ErrorCode::InvalidConfiguration, m);
-        let url = match (self.auth_url, self.subdomain, self.region) {
-            (Some(url), _, _) => url,
-            (None, Some(sub), Some(region)) => {
+        let server_session = self.session_endpoints.is_some();
+        let url = match (
+            self.session_endpoints,
+            self.auth_url,
+            self.subdomain,
+            self.region,
+        ) {
+            (Some(endpoints), None, None, None) => session_endpoints_url(&endpoints)?,
+            (Some(_), ..) => {
+                return Err(config_error(
+                    "session_endpoints replaces auth_url and subdomain + region: set one of them"
+                        .into(),
+                ));
+            }
+            (None, Some(url), _, _) => url,
+            (None, None, Some(sub), Some(region)) => {
                 let valid = |s: &str| {
                     !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
                 };
@@ -166,24 +234,31 @@ impl NhostClientBuilder {
                 }
                 format!("https://{sub}.auth.{region}.nhost.run/v1")
             }
-            (None, Some(_), None) => {
+            (None, None, Some(_), None) => {
                 return Err(config_error("a subdomain needs a region too".into()));
             }
             _ => return Err(config_error("set auth_url, or subdomain and region".into())),
         };
         let url = url.trim().trim_end_matches('/').to_owned();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
+        // (Session endpoints were checked by `session_endpoints_url`.)
+        if !(server_session || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(config_error(format!(
                 "auth URL `{url}` must start with http:// or https://"
             )));
         }
         let storage = self.storage.unwrap_or_else(default_storage);
         let state = match self.initial_session {
+            // The site's server keeps the refresh token: this client never holds one.
+            Some(s) if server_session => {
+                AuthState::SignedIn(counted_from_now(s).without_refresh_token())
+            }
             Some(s) => {
                 let s = counted_from_now(s);
                 storage::persist(storage.as_ref(), &s);
                 AuthState::SignedIn(s)
             }
+            // Only the site's server knows (its cookie is out of this client's reach).
+            None if server_session => AuthState::Loading,
             None if storage::load(storage.as_ref(), &self.claims_namespace, unix_now())
                 .is_some() =>
             {
@@ -198,7 +273,7 @@ impl NhostClientBuilder {
         let http = crate::api::HttpClient;
         Ok(NhostClient {
             inner: Arc::new(Inner {
-                transport: Transport::new(http, url, self.timeout),
+                transport: Transport::new(http, url, self.timeout, server_session),
                 namespace: self.claims_namespace,
                 storage,
                 state: Mutex::new(state),
@@ -212,10 +287,37 @@ impl NhostClientBuilder {
                 retry: Mutex::new(None),
                 ended: Mutex::new(Vec::new()),
                 deadline: Mutex::new(deadline),
-                spread: platform::random_u32() % 1000,
+                // The site's server refreshes when *it* finds the session due, and serialises the
+                // tabs' calls itself: a tab due before it would only be answered the same token.
+                spread: if server_session {
+                    0
+                } else {
+                    platform::random_u32() % 1000
+                },
             }),
         })
     }
+}
+
+/// The session endpoints' base URL: a path on the page's origin in the browser, an absolute URL
+/// natively (there is no page origin to resolve a path against).
+fn session_endpoints_url(endpoints: &str) -> Result<String, AuthError> {
+    let url = endpoints.trim().trim_end_matches('/').to_owned();
+    let absolute = url.starts_with("http://") || url.starts_with("https://");
+    let path = endpoints.trim().starts_with('/') && !endpoints.trim().starts_with("//");
+    if absolute || (cfg!(target_arch = "wasm32") && path) {
+        return Ok(url);
+    }
+    let wanted = if cfg!(target_arch = "wasm32") {
+        "a path on the page's origin (`/_nhost`) or an http(s) URL"
+    } else {
+        "an absolute http(s) URL natively (`http://127.0.0.1:3000/_nhost`): there is no page \
+         origin to resolve a path against"
+    };
+    Err(AuthError::validation(
+        ErrorCode::InvalidConfiguration,
+        format!("session endpoints `{endpoints}` must be {wanted}"),
+    ))
 }
 
 /// A session from another clock (a server): its expiry counted from now on this client's clock.
@@ -228,7 +330,7 @@ fn counted_from_now(mut s: Session) -> Session {
 /// (a user fixing their clock, a VM resuming) cannot delay a refresh past the real expiry.
 #[derive(Debug, Clone)]
 struct Deadline {
-    token: RefreshToken,
+    key: SessionKey,
     at: Instant,
 }
 
@@ -236,17 +338,17 @@ impl Deadline {
     fn of(s: &Session) -> Deadline {
         let left = s.access_token_expires_at.saturating_sub(unix_now());
         Deadline {
-            token: s.refresh_token.clone(),
+            key: SessionKey::of(s),
             at: Instant::now() + Duration::from_secs(left),
         }
     }
 }
 
-/// A refresh that failed for a reason worth retrying later: which token, how often, and when
-/// to try again.
+/// A refresh that failed for a reason worth retrying later (or that the site's server answered
+/// with the session held: not due there yet): which session, how often, and when to try again.
 #[derive(Debug, Clone)]
 struct Retry {
-    token: RefreshToken,
+    key: SessionKey,
     failures: usize,
     at: Instant,
 }
@@ -408,6 +510,7 @@ impl NhostClient {
             subdomain: None,
             region: None,
             auth_url: None,
+            session_endpoints: None,
             timeout: Duration::from_secs(10),
             storage: None,
             auto_refresh: true,
@@ -420,9 +523,21 @@ impl NhostClient {
         }
     }
 
-    /// The auth server's base URL.
+    /// The auth server's base URL — in server-session mode, the session endpoints' URL.
     pub fn auth_url(&self) -> &str {
         self.inner.transport.base()
+    }
+
+    /// The session endpoints this client talks to, in server-session mode
+    /// ([`NhostClientBuilder::session_endpoints`]); `None` in direct mode.
+    pub fn session_endpoints(&self) -> Option<&str> {
+        self.is_server_session()
+            .then(|| self.inner.transport.base())
+    }
+
+    /// Whether this client is in server-session mode.
+    fn is_server_session(&self) -> bool {
+        self.inner.transport.is_session_endpoints()
     }
 
     /// Where the client stands now.
@@ -490,9 +605,16 @@ impl NhostClient {
                 .unwrap_or_else(PoisonError::into_inner);
             let (next, effects) = state::next(&state, event);
             *state = next;
+            // Server-session mode stores nothing: the session lives in the site's cookie.
+            let store = !self.is_server_session();
             let emits: Vec<AuthChange> = effects
                 .into_iter()
                 .filter_map(|effect| match effect {
+                    Effect::Persist(_) | Effect::ClearStorage | Effect::ClearStorageIf(_)
+                        if !store =>
+                    {
+                        None
+                    }
                     Effect::Persist(s) => {
                         storage::persist(self.inner.storage.as_ref(), &s);
                         None
@@ -516,7 +638,7 @@ impl NhostClient {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             match state.session() {
-                Some(s) if deadline.as_ref().is_none_or(|d| d.token != s.refresh_token) => {
+                Some(s) if deadline.as_ref().is_none_or(|d| d.key != SessionKey::of(s)) => {
                     *deadline = Some(Deadline::of(s));
                 }
                 Some(_) => {}
@@ -549,8 +671,16 @@ impl NhostClient {
         Session::from_wire(wire, unix_now(), &self.inner.namespace)
     }
 
-    /// What the store holds now.
+    fn public_session_from(&self, wire: PublicSessionWire) -> Session {
+        Session::from_public_wire(wire, unix_now(), &self.inner.namespace)
+    }
+
+    /// What the store holds now (never anything in server-session mode: a session left in the
+    /// store by direct mode on the same origin is not this mode's business).
     fn stored(&self) -> Option<Stored> {
+        if self.is_server_session() {
+            return None;
+        }
         storage::load(
             self.inner.storage.as_ref(),
             &self.inner.namespace,
@@ -570,6 +700,9 @@ impl NhostClient {
     /// session, and keeps retrying in the background (at once when the browser comes back
     /// online). Meanwhile sign-ins are refused with `session-restoring`, so nothing replaces
     /// the user being restored.
+    ///
+    /// In server-session mode the site is asked instead (`GET {endpoints}/session`, on the same
+    /// rules: `{"session": null}` signs out, a `503` or no answer is retried).
     pub async fn initialize(&self) -> AuthState {
         if !matches!(self.auth_state(), AuthState::Loading) {
             if self.is_authenticated() {
@@ -578,6 +711,8 @@ impl NhostClient {
             return self.auth_state();
         }
         match self.stored() {
+            // Server-session mode: the refresh below asks the site (`GET /session`).
+            None if self.is_server_session() => {}
             None => {
                 self.apply(AuthEvent::NothingStored);
                 return self.auth_state();
@@ -596,7 +731,7 @@ impl NhostClient {
             match self.refresh(false).await {
                 Ok(_) => break,
                 // Rejected for good: `refresh` signed out.
-                Err(e) if e.error == ErrorCode::InvalidRefreshToken => break,
+                Err(e) if self.is_rejection(&e) => break,
                 Err(_) if self.is_authenticated() => break, // the background refresher retries
                 Err(_) => match waits.next() {
                     Some(wait) => platform::sleep(*wait).await,
@@ -632,12 +767,10 @@ impl NhostClient {
                         return Ok(*s);
                     }
                     client.ensure_signed_out()?;
-                    let payload: SessionPayload = client
-                        .inner
-                        .transport
-                        .post("/signin/anonymous", &options, None)
+                    let session = client
+                        .post_for_session("/signin/anonymous", &options)
                         .await?;
-                    client.finish_sign_in(payload)
+                    client.finish_sign_in(session)
                 })
             })
         };
@@ -661,12 +794,10 @@ impl NhostClient {
             password,
             options: None,
         };
-        let payload: SessionPayload = self
-            .inner
-            .transport
-            .post("/signin/email-password", &body, None)
+        let session = self
+            .post_for_session("/signin/email-password", &body)
             .await?;
-        self.finish_sign_in(payload)
+        self.finish_sign_in(session)
     }
 
     /// Signs up with email and password. When an anonymous user is signed in, deanonymizes it
@@ -694,14 +825,11 @@ impl NhostClient {
             password,
             options: options.as_ref(),
         };
-        let payload: SessionPayload = self
-            .inner
-            .transport
-            .post("/signup/email-password", &body, None)
-            .await?;
-        match payload.session {
-            Some(wire) => {
-                let session = self.session_from(wire);
+        match self
+            .post_for_session("/signup/email-password", &body)
+            .await?
+        {
+            Some(session) => {
                 self.apply(AuthEvent::SignedIn(session.clone()));
                 Ok(SignUpOutcome::SignedIn(session))
             }
@@ -716,6 +844,7 @@ impl NhostClient {
         options: Option<SignUpOptions>,
     ) -> Result<(), AuthError> {
         check_email(email)?;
+        self.direct_mode_only("magic links")?;
         self.ensure_signed_out()?;
         let body = api::PasswordlessEmailRequest {
             email,
@@ -757,13 +886,36 @@ impl NhostClient {
                 "the signed-in user is not anonymous",
             ));
         }
-        let token = self.access_token().await?;
         let body = api::DeanonymizeRequest {
             sign_in_method,
             email,
             password,
             options: options.as_ref(),
         };
+        if self.is_server_session() {
+            // The site deanonymizes with the cookie's session and answers the new one — or
+            // none, when the auth server revoked it to have the email verified first.
+            let payload: PublicPayload = self
+                .inner
+                .transport
+                .post("/user/deanonymize", &body, None)
+                .await?;
+            return Ok(match payload.session {
+                Some(wire) => {
+                    let new = self.public_session_from(wire);
+                    self.apply(AuthEvent::Refreshed {
+                        previous: SessionKey::of(&session),
+                        session: new.clone(),
+                    });
+                    SignUpOutcome::SignedIn(new)
+                }
+                None => {
+                    self.end_session(&session, AuthEvent::SignedOut);
+                    SignUpOutcome::EmailVerificationRequired
+                }
+            });
+        }
+        let token = self.access_token().await?;
         let _: String = self
             .inner
             .transport
@@ -772,9 +924,7 @@ impl NhostClient {
         // The answer is a bare "OK": whether the session survived shows at the next refresh.
         match self.refresh(true).await {
             Ok(session) => Ok(SignUpOutcome::SignedIn(session)),
-            Err(e) if e.error == ErrorCode::InvalidRefreshToken => {
-                Ok(SignUpOutcome::EmailVerificationRequired)
-            }
+            Err(e) if self.is_rejection(&e) => Ok(SignUpOutcome::EmailVerificationRequired),
             // Deanonymized, but the new session could not be fetched now; auto-refresh will.
             Err(e) if e.is_transient() => Ok(SignUpOutcome::SignedIn(self.session().ok_or(e)?)),
             Err(e) => Err(e),
@@ -787,6 +937,7 @@ impl NhostClient {
         &self,
         refresh_token: &str,
     ) -> Result<Session, AuthError> {
+        self.direct_mode_only("signing in with a refresh token")?;
         self.ensure_signed_out()?;
         let body = api::RefreshTokenRequest {
             refresh_token: refresh_token.trim(),
@@ -799,7 +950,9 @@ impl NhostClient {
 
     /// Refreshes the session now. Concurrent calls share one request, and clients sharing the
     /// storage (the tabs of a browser) take turns: a client that finds a session another one
-    /// has just refreshed takes it instead of sending a request.
+    /// has just refreshed takes it instead of sending a request. In server-session mode the site
+    /// decides: it refreshes through its coordinator when it finds the session due, and answers
+    /// the session held otherwise.
     pub async fn refresh_session(&self) -> Result<Session, AuthError> {
         self.refresh(true).await
     }
@@ -815,7 +968,7 @@ impl NhostClient {
             return Ok(session.access_token);
         }
         let expired = |c: &NhostClient| c.remaining(&session).is_zero();
-        if self.retry_pending(&session.refresh_token) && !expired(self) {
+        if self.retry_pending(&SessionKey::of(&session)) && !expired(self) {
             return Ok(session.access_token);
         }
         match self.refresh(false).await {
@@ -823,7 +976,9 @@ impl NhostClient {
             Err(e) => match self.session() {
                 // A definite rejection signed out: nothing to hand out.
                 None => Err(e),
-                Some(now) if now.refresh_token != session.refresh_token => Ok(now.access_token),
+                Some(now) if SessionKey::of(&now) != SessionKey::of(&session) => {
+                    Ok(now.access_token)
+                }
                 Some(now) if !expired(self) => Ok(now.access_token),
                 Some(_) => Err(e),
             },
@@ -833,6 +988,7 @@ impl NhostClient {
     /// The signed-in user, fresh from the server (`GET /user`). Current servers answer
     /// `403 forbidden-anonymous` for anonymous users: use [`Session::user`] for them.
     pub async fn user(&self) -> Result<User, AuthError> {
+        self.direct_mode_only("`GET /user`")?;
         let token = self.access_token().await?;
         self.inner.transport.get("/user", token.expose()).await
     }
@@ -840,13 +996,25 @@ impl NhostClient {
     /// Signs out: tells the server to revoke this device's refresh token (or every session of the
     /// user), then forgets the session locally — even when the server cannot be reached (or, for
     /// [`SignOutScope::AllDevices`], no valid access token can be had), in which case the error is
-    /// returned after signing out locally.
+    /// returned after signing out locally. In server-session mode the site does the revoking and
+    /// clears its cookie (`POST {endpoints}/signout`).
     pub async fn sign_out(&self, scope: SignOutScope) -> Result<(), AuthError> {
         let Some(session) = self.session() else {
             self.apply(AuthEvent::SignedOut);
             return Ok(());
         };
         let all = scope == SignOutScope::AllDevices;
+        if self.is_server_session() {
+            // The site revokes the cookie's refresh token and clears the cookie, even when it
+            // cannot tell the auth server (then it answers `503`, signed out all the same).
+            let result: Result<PublicPayload, AuthError> = self
+                .inner
+                .transport
+                .post("/signout", &api::SessionSignOutRequest { all }, None)
+                .await;
+            self.end_session(&session, AuthEvent::SignedOut);
+            return result.map(drop);
+        }
         // Before the lock: getting a token may refresh, which takes the lock itself.
         let bearer = if all {
             match self.access_token().await {
@@ -885,16 +1053,20 @@ impl NhostClient {
     /// Adopts a session obtained elsewhere — typically the page the server rendered — without any
     /// request, and stores it. Its `access_token_expires_in` is taken as the token's remaining
     /// lifetime on this client's clock. A session that ended here (signed out, rejected) is
-    /// ignored.
+    /// ignored. In server-session mode nothing is stored, and a refresh token in `session` is
+    /// dropped.
     pub fn adopt_session(&self, session: Session) {
         if self.is_ended(&session) {
             return;
         }
-        let session = counted_from_now(session);
+        let mut session = counted_from_now(session);
+        if self.is_server_session() {
+            session = session.without_refresh_token();
+        }
         match self.session() {
             Some(current) if current.user_id() == session.user_id() => {
                 self.apply(AuthEvent::Refreshed {
-                    previous: current.refresh_token,
+                    previous: SessionKey::of(&current),
                     session,
                 })
             }
@@ -905,8 +1077,13 @@ impl NhostClient {
     /// Follows the storage after another client sharing it (another tab) changed it: takes the
     /// session it stored, or — when the store holds no session any more — forgets ours. No
     /// request is sent and nothing is written. `nhost-yew` calls this when a tab announces a
-    /// change over `BroadcastChannel`.
+    /// change over `BroadcastChannel`. Does nothing in server-session mode (use
+    /// [`adopt_session`](Self::adopt_session) with the public session another tab announces).
     pub fn sync_from_storage(&self) {
+        if self.is_server_session() {
+            // Nothing is stored in this mode: an empty store says nothing about the session.
+            return;
+        }
         let held = self.session();
         match self.stored() {
             Some(Stored::Session(s)) => {
@@ -951,24 +1128,63 @@ impl NhostClient {
         }
     }
 
-    fn finish_sign_in(&self, payload: SessionPayload) -> Result<Session, AuthError> {
+    /// `POST`s a sign-in or sign-up to the auth server — or to the site's session endpoint of
+    /// the same path — and reads the session answered: `None` when the server wants an email
+    /// verified first.
+    async fn post_for_session<B: api::Body + ?Sized>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<Option<Session>, AuthError> {
+        if self.is_server_session() {
+            let payload: PublicPayload = self.inner.transport.post(path, body, None).await?;
+            return Ok(payload.session.map(|w| self.public_session_from(w)));
+        }
+        let payload: SessionPayload = self.inner.transport.post(path, body, None).await?;
         match payload.session {
-            Some(wire) => {
-                let session = self.session_from(wire);
-                self.apply(AuthEvent::SignedIn(session.clone()));
-                Ok(session)
-            }
+            Some(wire) => Ok(Some(self.session_from(wire))),
             None if payload.mfa.is_some() => Err(AuthError::new(
                 crate::error::STATUS_OTHER,
                 ErrorCode::Other("mfa-required".into()),
                 "this account needs a second factor, which this client does not support yet",
             )),
+            None => Ok(None),
+        }
+    }
+
+    fn finish_sign_in(&self, session: Option<Session>) -> Result<Session, AuthError> {
+        match session {
+            Some(session) => {
+                self.apply(AuthEvent::SignedIn(session.clone()));
+                Ok(session)
+            }
             None => Err(AuthError::new(
                 crate::error::STATUS_OTHER,
                 ErrorCode::InvalidResponse,
                 "the auth server answered without a session",
             )),
         }
+    }
+
+    /// Refuses, in server-session mode, what no session endpoint does.
+    fn direct_mode_only(&self, what: &str) -> Result<(), AuthError> {
+        if self.is_server_session() {
+            return Err(AuthError::state(
+                ErrorCode::UnavailableInServerSessionMode,
+                format!(
+                    "{what}: not available in server-session mode (the site's session endpoints \
+                     have no such call)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `e`, answering a refresh, ends the session for good: the auth server's
+    /// `invalid-refresh-token` — or, in server-session mode, any `401` of the site (which says
+    /// so after the auth server's own definite rejection, or when it holds no session).
+    fn is_rejection(&self, e: &AuthError) -> bool {
+        e.error == ErrorCode::InvalidRefreshToken || (self.is_server_session() && e.status == 401)
     }
 
     /// Ends `session` here with `event` and remembers it, so late news of it is ignored.
@@ -1009,7 +1225,7 @@ impl NhostClient {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         match deadline {
-            Some(d) if d.token == session.refresh_token => {
+            Some(d) if d.key == SessionKey::of(session) => {
                 d.at.saturating_duration_since(Instant::now())
             }
             _ => Duration::from_secs(session.access_token_expires_at.saturating_sub(unix_now())),
@@ -1028,6 +1244,10 @@ impl NhostClient {
     /// Waits for the storage lock, at most as long as the longest refresh can hold it; past that
     /// it goes on without (the rotation check of `refresh` still keeps the session).
     async fn lock_store(&self) -> StorageLock {
+        if self.is_server_session() {
+            // Nothing is stored to keep consistent; the site serialises its own refreshes.
+            return StorageLock::none();
+        }
         let patience = self.flight_limit() + Duration::from_secs(5);
         let lock = self.inner.storage.lock();
         match select(lock, Box::pin(platform::sleep(patience))).await {
@@ -1078,21 +1298,36 @@ impl NhostClient {
     ///    is applied and stored, so no other client can send the same token meanwhile.
     /// 4. On `401 invalid-refresh-token`, wait for a rotation by someone else (see
     ///    [`await_rotation`](Self::await_rotation)); only a rejection that survives it signs out.
+    ///
+    /// In server-session mode there is no token and no store: step 2 is skipped (the site
+    /// serialises refreshes itself), the flight of step 3 is keyed by the held session and asks
+    /// the site, and step 4 finds nothing to wait for.
     async fn refresh(&self, force: bool) -> Result<Session, AuthError> {
         for attempt in 0..2 {
-            let held = match self.auth_state() {
-                AuthState::SignedIn(s) => s.refresh_token,
+            let (held, held_token) = match self.auth_state() {
+                AuthState::SignedIn(s) => (SessionKey::of(&s), s.refresh_token),
+                AuthState::Loading if self.is_server_session() => {
+                    (SessionKey::restore(), RefreshToken::new(String::new()))
+                }
                 AuthState::Loading => match self.stored() {
-                    Some(stored) => stored.refresh_token().clone(),
+                    Some(stored) => (
+                        SessionKey::of_token(stored.refresh_token()),
+                        stored.refresh_token().clone(),
+                    ),
                     None => return Err(restoring()),
                 },
                 AuthState::SignedOut => return Err(unauthenticated()),
             };
-            let (sent, outcome) = match self.inner.flights.get(held.expose()) {
-                Some(flight) => (held, self.wait_for(flight).await),
+            let (sent, sent_token, outcome) = match self.inner.flights.get(held.as_str()) {
+                Some(flight) => (held, held_token, self.wait_for(flight).await),
+                None if self.is_server_session() => {
+                    let flight =
+                        self.start_refresh(held.clone(), held_token.clone(), StorageLock::none());
+                    (held, held_token, self.wait_for(flight).await)
+                }
                 None => {
                     let lock = self.lock_store().await;
-                    let mut token = self.session().map_or(held.clone(), |s| s.refresh_token);
+                    let mut token = self.session().map_or(held_token, |s| s.refresh_token);
                     if let Some(stored) = self.stored()
                         && *stored.refresh_token() != token
                     {
@@ -1114,11 +1349,18 @@ impl NhostClient {
                         // Refreshed by someone else while this call waited for the lock.
                         return Ok(s);
                     }
-                    let flight = self.start_refresh(token.clone(), lock);
-                    (token, self.wait_for(flight).await)
+                    let key = SessionKey::of_token(&token);
+                    let flight = self.start_refresh(key.clone(), token.clone(), lock);
+                    (key, token, self.wait_for(flight).await)
                 }
             };
             match outcome {
+                // The site answered the session held (it did not find it due yet): ask again in
+                // a second at the earliest, not in a loop.
+                Ok(s) if self.is_server_session() && SessionKey::of(&s) == sent => {
+                    self.note_retry(&sent, 0, NOT_YET_DUE_PAUSE);
+                    return Ok(s);
+                }
                 Ok(s) => {
                     *self
                         .inner
@@ -1127,7 +1369,7 @@ impl NhostClient {
                         .unwrap_or_else(PoisonError::into_inner) = None;
                     return Ok(s);
                 }
-                Err(e) if e.error == ErrorCode::InvalidRefreshToken => {
+                Err(e) if self.is_rejection(&e) => {
                     if let Some(s) = self.await_rotation(&sent).await {
                         if attempt == 0 && self.is_due(&s) {
                             continue;
@@ -1135,8 +1377,8 @@ impl NhostClient {
                         return Ok(s);
                     }
                     match self.session() {
-                        Some(s) => self.end_session(&s, AuthEvent::Rejected(sent)),
-                        None => self.apply(AuthEvent::Rejected(sent)),
+                        Some(s) => self.end_session(&s, AuthEvent::Rejected(sent_token)),
+                        None => self.apply(AuthEvent::Rejected(sent_token)),
                     }
                     return Err(e);
                 }
@@ -1150,37 +1392,65 @@ impl NhostClient {
         self.session().ok_or_else(unauthenticated)
     }
 
-    /// Starts the `POST /token` flight for `send` (or joins the one running), holding `lock`
-    /// until its answer is applied.
-    fn start_refresh(&self, send: RefreshToken, lock: StorageLock) -> Flight {
+    /// Starts the refresh flight of the session keyed `key` (or joins the one running), holding
+    /// `lock` until its answer is applied: `POST /token` with `send`; in server-session mode
+    /// `POST {endpoints}/token` without a body (or, restoring at start-up, `GET {endpoints}/session`).
+    fn start_refresh(&self, key: SessionKey, send: RefreshToken, lock: StorageLock) -> Flight {
         let client = self.clone();
-        let key = send.expose().to_owned();
+        let flight_key = key.as_str().to_owned();
         let limit = self.flight_limit();
-        let (flight, started) = self.inner.flights.join_or_start(&key, move || {
+        let (flight, started) = self.inner.flights.join_or_start(&flight_key, move || {
             boxed(async move {
                 let _lock = lock;
-                let body = api::RefreshTokenRequest {
-                    refresh_token: send.expose(),
+                let session = if client.is_server_session() {
+                    client.ask_site(&key, limit).await?
+                } else {
+                    let body = api::RefreshTokenRequest {
+                        refresh_token: send.expose(),
+                    };
+                    let wire: SessionWire = client
+                        .inner
+                        .transport
+                        .post_within("/token", &body, None, limit)
+                        .await?;
+                    client.session_from(wire)
                 };
-                let wire: SessionWire = client
-                    .inner
-                    .transport
-                    .post_within("/token", &body, None, limit)
-                    .await?;
-                let session = client.session_from(wire);
                 // The state (and the store) change before the flight ends and before the lock
-                // is released, so nobody who looks afterwards sees the rotated-away token.
-                client.apply(AuthEvent::Refreshed {
-                    previous: send,
-                    session: session.clone(),
-                });
+                // is released, so nobody who looks afterwards sees the rotated-away token. (The
+                // site answering the session held changes nothing: no event.)
+                if !(client.is_server_session() && SessionKey::of(&session) == key) {
+                    client.apply(AuthEvent::Refreshed {
+                        previous: key,
+                        session: session.clone(),
+                    });
+                }
                 Ok(session)
             })
         });
         if started {
-            self.drive(&key, &flight);
+            self.drive(&flight_key, &flight);
         }
         flight
+    }
+
+    /// Server-session mode: the site's session — refreshed by `POST {endpoints}/token` when one
+    /// is held, else (start-up) read by `GET {endpoints}/session`. `{"session": null}` is the
+    /// site saying nobody is signed in: a rejection, as its `401`.
+    async fn ask_site(&self, key: &SessionKey, limit: Duration) -> Result<Session, AuthError> {
+        let transport = &self.inner.transport;
+        let payload: PublicPayload = if *key == SessionKey::restore() {
+            transport.get_plain("/session").await?
+        } else {
+            transport.post_empty("/token", limit).await?
+        };
+        match payload.session {
+            Some(wire) => Ok(self.public_session_from(wire)),
+            None => Err(AuthError::new(
+                401,
+                ErrorCode::InvalidRefreshToken,
+                "the site holds no session (signed out)",
+            )),
+        }
     }
 
     /// After `sent` was rejected: whether someone else rotated it legitimately — a newer session
@@ -1188,16 +1458,16 @@ impl NhostClient {
     /// [`rotation_grace`](NhostClientBuilder::rotation_grace) (a tab without Web Locks, or one
     /// that took over an expired lock, may still be waiting for its answer). Nothing stored at
     /// all means the session ended elsewhere: no wait.
-    async fn await_rotation(&self, sent: &RefreshToken) -> Option<Session> {
+    async fn await_rotation(&self, sent: &SessionKey) -> Option<Session> {
         let until = Instant::now() + self.inner.rotation_grace;
         loop {
             if let Some(s) = self.session()
-                && s.refresh_token != *sent
+                && SessionKey::of(&s) != *sent
             {
                 return Some(s);
             }
             match self.stored() {
-                Some(Stored::Session(s)) if s.refresh_token != *sent => {
+                Some(Stored::Session(s)) if SessionKey::of(&s) != *sent => {
                     if self.is_ended(&s) {
                         return None;
                     }
@@ -1214,38 +1484,46 @@ impl NhostClient {
         }
     }
 
-    /// Records a failed refresh of `token` for the backoff.
-    fn note_failure(&self, token: &RefreshToken) {
-        let mut retry = self
+    /// Records a failed refresh of the session keyed `key` for the backoff.
+    fn note_failure(&self, key: &SessionKey) {
+        let failures = self
             .inner
             .retry
             .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let failures = match retry.as_ref() {
-            Some(r) if r.token == *token => r.failures + 1,
-            _ => 1,
-        };
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .filter(|r| r.key == *key)
+            .map_or(1, |r| r.failures + 1);
         let backoff = &self.inner.retry_backoff;
         let wait = backoff
             .get(failures - 1)
             .or(backoff.last())
             .copied()
             .unwrap_or(Duration::from_secs(80));
-        *retry = Some(Retry {
-            token: token.clone(),
+        self.note_retry(key, failures, wait);
+    }
+
+    /// No refresh of the session keyed `key` before `wait` has passed.
+    fn note_retry(&self, key: &SessionKey, failures: usize, wait: Duration) {
+        *self
+            .inner
+            .retry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Retry {
+            key: key.clone(),
             failures,
             at: Instant::now() + wait,
         });
     }
 
-    /// Whether a failed refresh of `token` waits for its retry time.
-    fn retry_pending(&self, token: &RefreshToken) -> bool {
+    /// Whether a refresh of the session keyed `key` waits for its retry time.
+    fn retry_pending(&self, key: &SessionKey) -> bool {
         self.inner
             .retry
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .as_ref()
-            .is_some_and(|r| r.token == *token && Instant::now() < r.at)
+            .is_some_and(|r| r.key == *key && Instant::now() < r.at)
     }
 
     /// Starts the background refresher once (when auto-refresh is on and a runtime exists).
@@ -1294,13 +1572,16 @@ async fn auto_refresh_loop(weak: Weak<Inner>) {
                 .unwrap_or_else(PoisonError::into_inner) = None;
         }
         was_online = online;
-        let token = match client.auth_state() {
-            AuthState::SignedIn(s) if client.is_due(&s) => Some(s.refresh_token),
-            AuthState::Loading => client.stored().map(|s| s.refresh_token().clone()),
+        let key = match client.auth_state() {
+            AuthState::SignedIn(s) if client.is_due(&s) => Some(SessionKey::of(&s)),
+            AuthState::Loading if client.is_server_session() => Some(SessionKey::restore()),
+            AuthState::Loading => client
+                .stored()
+                .map(|s| SessionKey::of_token(s.refresh_token())),
             _ => None,
         };
-        let wait = match token {
-            Some(token) if online && !client.retry_pending(&token) => {
+        let wait = match key {
+            Some(key) if online && !client.retry_pending(&key) => {
                 let _ = client.refresh(false).await;
                 Duration::ZERO
             }
@@ -1364,6 +1645,136 @@ mod tests {
             );
             assert!(!c.is_due(&held));
         }
+    }
+
+    fn server_mode() -> NhostClientBuilder {
+        NhostClient::builder()
+            .session_endpoints("http://127.0.0.1:9/_nhost/")
+            .auto_refresh(false)
+    }
+
+    #[test]
+    fn session_endpoints_are_a_builder_choice() {
+        let c = server_mode().build().expect("client");
+        assert_eq!(c.session_endpoints(), Some("http://127.0.0.1:9/_nhost"));
+        assert_eq!(c.auth_url(), "http://127.0.0.1:9/_nhost");
+        // Only the site knows whether its cookie holds a session.
+        assert_eq!(c.auth_state(), AuthState::Loading);
+        let direct = client_with(session(900, unix_now() + 900));
+        assert_eq!(direct.session_endpoints(), None);
+
+        let refused = |b: NhostClientBuilder| {
+            let e = b.build().expect_err("refused");
+            assert_eq!(e.error, ErrorCode::InvalidConfiguration, "{e}");
+            e.message
+        };
+        let both = refused(server_mode().auth_url("http://127.0.0.1:4000"));
+        assert!(both.contains("set one"), "{both}");
+        refused(server_mode().subdomain("app").region("eu-central-1"));
+        // Natively there is no page origin to resolve a path against.
+        let path = refused(NhostClient::builder().session_endpoints("/_nhost"));
+        assert!(path.contains("absolute"), "{path}");
+        refused(NhostClient::builder().session_endpoints("//evil.example/_nhost"));
+        refused(NhostClient::builder().session_endpoints("ftp://x/_nhost"));
+    }
+
+    /// A session handed over whole (with its refresh token) is held without it, and nothing is
+    /// written to the store — at build, on adoption, on sign-out.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[tokio::test]
+    async fn server_mode_holds_no_refresh_token_and_stores_nothing() {
+        let storage = Arc::new(MemoryStorage::default());
+        let c = server_mode()
+            .shared_storage(storage.clone())
+            .initial_session(session(900, 0))
+            .build()
+            .expect("client");
+        let held = c.session().expect("signed in");
+        assert!(held.refresh_token.is_empty() && held.refresh_token_id.is_empty());
+        assert!(!format!("{c:?}").contains("\"rt\""));
+        assert!(!c.is_due(&held));
+        let stored = || {
+            [
+                storage::SESSION_KEY,
+                storage::REFRESH_TOKEN_KEY,
+                storage::REFRESH_TOKEN_ID_KEY,
+            ]
+            .map(|k| storage.get(k))
+        };
+        assert_eq!(stored(), [None, None, None]);
+
+        // A session left in the store by direct mode is not this mode's business.
+        storage::persist(storage.as_ref(), &session(900, unix_now() + 900));
+        c.sync_from_storage();
+        assert_eq!(c.session(), Some(held.clone()), "sync is a no-op");
+        storage.remove(storage::SESSION_KEY);
+        c.sync_from_storage();
+        assert_eq!(
+            c.session(),
+            Some(held.clone()),
+            "an empty store signs nobody out"
+        );
+
+        let mut next = session(900, 0);
+        next.access_token = AccessToken::new("x.y.z");
+        c.adopt_session(next);
+        let adopted = c.session().expect("signed in");
+        assert_eq!(adopted.access_token, AccessToken::new("x.y.z"));
+        assert!(adopted.refresh_token.is_empty());
+        assert_eq!(stored(), [None, None, None]);
+
+        // Nothing listens at port 9: the site cannot be told, the client signs out anyway.
+        let err = c
+            .sign_out(SignOutScope::ThisDevice)
+            .await
+            .expect_err("offline");
+        assert!(err.is_transient(), "{err}");
+        assert_eq!(c.auth_state(), AuthState::SignedOut);
+        assert_eq!(stored(), [None, None, None]);
+    }
+
+    /// What no session endpoint does is refused at once, with a state error naming the mode —
+    /// no request (nothing listens at port 9: a request would be a network error).
+    #[cfg(not(target_arch = "wasm32"))]
+    #[tokio::test]
+    async fn calls_without_a_session_endpoint_are_refused() {
+        let c = server_mode().build().expect("client");
+        let signed_in = server_mode()
+            .initial_session(session(900, 0))
+            .build()
+            .expect("client");
+        let errors = [
+            c.sign_in_with_refresh_token("rt")
+                .await
+                .expect_err("refused"),
+            c.sign_in_passwordless_email("a@example.com", None)
+                .await
+                .expect_err("refused"),
+            signed_in.user().await.expect_err("refused"),
+        ];
+        for e in errors {
+            assert_eq!(e.error, ErrorCode::UnavailableInServerSessionMode, "{e}");
+            assert_eq!(e.status, crate::error::STATUS_STATE);
+            assert!(e.message.contains("server-session mode"), "{e}");
+        }
+    }
+
+    /// Start-up in server-session mode asks the site; when it cannot be reached the client stays
+    /// `Loading` (and refuses sign-ins), as direct mode does with a stored session.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[tokio::test]
+    async fn server_mode_start_up_without_the_site_stays_loading() {
+        let c = server_mode()
+            .retry_backoff(vec![Duration::from_millis(10)])
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("client");
+        assert_eq!(c.initialize().await, AuthState::Loading);
+        let e = c
+            .sign_in_anonymous(SignInAnonymousOptions::default())
+            .await
+            .expect_err("restoring");
+        assert_eq!(e.error, ErrorCode::SessionRestoring);
     }
 
     /// Path 7: once held, the expiry follows the monotonic clock: a wall clock set back an hour

@@ -141,6 +141,10 @@ error_codes! {
     SessionRestoring => "session-restoring",
     /// 10: the client was built with settings that cannot work (no auth URL, a bad URL…).
     InvalidConfiguration => "invalid-configuration",
+    /// 20: the operation has no session endpoint, and a client in server-session mode
+    /// ([`NhostClientBuilder::session_endpoints`](crate::NhostClientBuilder::session_endpoints))
+    /// talks to nothing else.
+    UnavailableInServerSessionMode => "unavailable-in-server-session-mode",
 }
 
 impl fmt::Display for ErrorCode {

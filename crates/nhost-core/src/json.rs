@@ -13,8 +13,9 @@
 use serde_json::{Map, Value};
 
 use crate::api::{
-    DeanonymizeRequest, EmailPasswordRequest, PasswordlessEmailRequest, RefreshTokenRequest,
-    SessionPayload, SessionWire, SignOutRequest,
+    DeanonymizeRequest, EmailPasswordRequest, PasswordlessEmailRequest, PublicPayload,
+    PublicSessionWire, RefreshTokenRequest, SessionPayload, SessionSignOutRequest, SessionWire,
+    SignOutRequest,
 };
 use crate::options::{SignInAnonymousOptions, SignUpOptions};
 use crate::session::{AccessToken, HasuraClaims, RefreshToken, Session, User};
@@ -277,6 +278,26 @@ impl FromJson for SessionPayload {
     }
 }
 
+impl FromJson for PublicSessionWire {
+    fn from_json(value: &Value) -> Result<Self, Invalid> {
+        let o = object(value, "a session")?;
+        Ok(PublicSessionWire {
+            access_token: string(o, "accessToken")?,
+            access_token_expires_in: u64(o, "accessTokenExpiresIn")?,
+            user: o.get("user").and_then(|u| User::from_json(u).ok()),
+        })
+    }
+}
+
+impl FromJson for PublicPayload {
+    fn from_json(value: &Value) -> Result<Self, Invalid> {
+        let o = object(value, "a session payload")?;
+        Ok(PublicPayload {
+            session: opt(o, "session")?,
+        })
+    }
+}
+
 /// The error body's `{error, message, reason}` (each an optional string).
 pub(crate) fn error_fields(value: &Value) -> Result<[Option<String>; 3], Invalid> {
     let o = object(value, "an error")?;
@@ -322,6 +343,12 @@ impl ToJson for SignOutRequest<'_> {
             ("refreshToken", text(self.refresh_token)),
             ("all", Some(Value::Bool(self.all))),
         ])
+    }
+}
+
+impl ToJson for SessionSignOutRequest {
+    fn to_json(&self) -> Value {
+        build(&mut [("all", Some(Value::Bool(self.all)))])
     }
 }
 
@@ -504,6 +531,38 @@ mod tests {
                 "{payload}"
             );
         }
+        // A session endpoint's public session (server-session mode).
+        let public = json!({"accessToken": "at", "accessTokenExpiresIn": 60, "user": user_json()});
+        for key in public.as_object().expect("object").keys() {
+            for to in &odd {
+                if is_nested_struct_as_array(key, to) {
+                    continue;
+                }
+                let v = with(&public, key, to.clone());
+                let by_serde = serde_json::from_value::<PublicSessionWire>(v.clone()).ok();
+                let by_hand = PublicSessionWire::from_json(&v).ok();
+                assert_eq!(
+                    by_hand.map(|w| (w.access_token, w.access_token_expires_in, w.user)),
+                    by_serde.map(|w| (w.access_token, w.access_token_expires_in, w.user)),
+                    "{v}"
+                );
+            }
+        }
+        for payload in [
+            json!({"session": public}),
+            json!({"session": null}),
+            json!({}),
+            json!({"session": 1}),
+            json!(null),
+        ] {
+            let by_serde = serde_json::from_value::<PublicPayload>(payload.clone()).ok();
+            let by_hand = PublicPayload::from_json(&payload).ok();
+            assert_eq!(
+                by_hand.map(|p| p.session.map(|s| s.access_token)),
+                by_serde.map(|p| p.session.map(|s| s.access_token)),
+                "{payload}"
+            );
+        }
         for body in [
             json!({"status": 401, "error": "invalid-refresh-token", "message": "m"}),
             json!({"error": "invalid-request", "reason": "r"}),
@@ -554,6 +613,9 @@ mod tests {
         same_encoding(&options);
 
         same_encoding(&RefreshTokenRequest { refresh_token: "t" });
+        for all in [true, false] {
+            same_encoding(&SessionSignOutRequest { all });
+        }
         for all in [false, true] {
             same_encoding(&SignOutRequest {
                 refresh_token: "t",

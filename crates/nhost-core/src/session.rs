@@ -45,6 +45,61 @@ secret!(
     RefreshToken
 );
 
+impl RefreshToken {
+    /// Whether there is no token: a session held in server-session mode
+    /// ([`NhostClientBuilder::session_endpoints`](crate::NhostClientBuilder::session_endpoints)),
+    /// whose refresh token stays on the site's server.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Which session a refresh, a deadline or a retry belongs to — the identity the client and its
+/// state machine compare, and the single-flight key of a refresh.
+///
+/// In direct mode it is the refresh token itself (what a refresh sends, so a flight is "the
+/// refresh of this token"). A session held in server-session mode has no refresh token; its key
+/// is a digest of its access token, which changes with every refresh. The digest is an
+/// identifier, not a secret, and nothing sends it anywhere.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub(crate) struct SessionKey(String);
+
+impl SessionKey {
+    /// The key of `session`.
+    pub(crate) fn of(session: &Session) -> SessionKey {
+        if session.refresh_token.is_empty() {
+            use std::hash::{Hash as _, Hasher as _};
+            let mut hasher = std::hash::DefaultHasher::new();
+            session.access_token.expose().hash(&mut hasher);
+            // `\0` first: never equal to a refresh token (a UUID) nor to another key kind.
+            SessionKey(format!("\u{0}session:{:016x}", hasher.finish()))
+        } else {
+            Self::of_token(&session.refresh_token)
+        }
+    }
+
+    /// The key of the session that `token` refreshes (a stored token without its session).
+    pub(crate) fn of_token(token: &RefreshToken) -> SessionKey {
+        SessionKey(token.expose().to_owned())
+    }
+
+    /// The key of restoring a session held by the site's server (server-session mode, start-up).
+    pub(crate) fn restore() -> SessionKey {
+        SessionKey("\u{0}restore".to_owned())
+    }
+
+    /// The single-flight key.
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SessionKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionKey([redacted])")
+    }
+}
+
 /// A user as the auth server describes it.
 ///
 /// Read leniently: only `id` is required; any other field that is missing, `null` or of an
@@ -263,9 +318,10 @@ pub struct Session {
     pub access_token_expires_in: u64,
     /// When the access token expires, in seconds since the Unix epoch.
     pub access_token_expires_at: u64,
-    /// The refresh token (rotated by every refresh).
+    /// The refresh token (rotated by every refresh). Empty ([`RefreshToken::is_empty`]) in
+    /// server-session mode: the site's server keeps it, and the client never sends one.
     pub refresh_token: RefreshToken,
-    /// The refresh token's row id (stable across rotations).
+    /// The refresh token's row id (stable across rotations); empty in server-session mode.
     pub refresh_token_id: String,
     /// The user, when the server sent it.
     pub user: Option<User>,
@@ -293,6 +349,33 @@ impl Session {
             user: wire.user,
             claims: decoded.map(|d| d.claims),
         }
+    }
+
+    /// Builds a session from a session endpoint's `PublicSession` JSON (server-session mode),
+    /// received at `received_at`: no refresh token, no id — the site's server keeps them.
+    pub(crate) fn from_public_wire(
+        wire: crate::api::PublicSessionWire,
+        received_at: u64,
+        namespace: &str,
+    ) -> Self {
+        let decoded = decode_access_token(&wire.access_token, namespace);
+        Session {
+            access_token: AccessToken::new(wire.access_token),
+            access_token_expires_in: wire.access_token_expires_in,
+            access_token_expires_at: received_at.saturating_add(wire.access_token_expires_in),
+            refresh_token: RefreshToken::new(String::new()),
+            refresh_token_id: String::new(),
+            user: wire.user,
+            claims: decoded.map(|d| d.claims),
+        }
+    }
+
+    /// This session without its refresh token and id: what a client in server-session mode
+    /// holds when it is handed a whole session.
+    pub(crate) fn without_refresh_token(mut self) -> Session {
+        self.refresh_token = RefreshToken::new(String::new());
+        self.refresh_token_id = String::new();
+        self
     }
 
     /// The user id, from the user or the claims.

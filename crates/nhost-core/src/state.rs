@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use crate::session::{RefreshToken, Session};
+use crate::session::{RefreshToken, Session, SessionKey};
 
 /// Where the client stands.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,9 +41,10 @@ pub(crate) enum AuthEvent {
     /// A session this client found in the store, written there by another tab or process (or
     /// by an earlier run): taken as it is, nothing written.
     Adopted(Session),
-    /// `previous` was exchanged for `session` at `/token` by this client.
+    /// The session keyed `previous` was exchanged for `session` by this client (at `/token`; in
+    /// server-session mode at the site's `/_nhost/token`, or restored by its `/_nhost/session`).
     Refreshed {
-        previous: RefreshToken,
+        previous: SessionKey,
         session: Session,
     },
     /// The user signed out here.
@@ -106,7 +107,7 @@ pub(crate) fn next(state: &AuthState, event: AuthEvent) -> (AuthState, Vec<Effec
         // Only a refresh of the session we hold counts: a late answer for a session that was
         // signed out or replaced meanwhile must not bring it back.
         (S::SignedIn(current), E::Refreshed { previous, session })
-            if current.refresh_token == previous =>
+            if SessionKey::of(current) == previous =>
         {
             (
                 S::SignedIn(session.clone()),
@@ -174,13 +175,42 @@ mod tests {
         }
     }
 
+    /// A session as a client in server-session mode holds it: no refresh token, no id.
+    fn server_session(token: &str) -> Session {
+        Session {
+            refresh_token: RefreshToken::new(""),
+            refresh_token_id: String::new(),
+            ..session(token)
+        }
+    }
+
+    #[test]
+    fn session_keys() {
+        let (a, p, q) = (session("a"), server_session("p"), server_session("q"));
+        assert_eq!(SessionKey::of(&a), SessionKey::of_token(&a.refresh_token));
+        assert_ne!(
+            SessionKey::of(&p),
+            SessionKey::of(&q),
+            "told apart by access token"
+        );
+        assert_eq!(SessionKey::of(&p), SessionKey::of(&p.clone()));
+        assert_ne!(SessionKey::of(&p), SessionKey::restore());
+        let secret = session("1fb17604-86c7");
+        let shown = format!("{:?}", SessionKey::of(&secret));
+        assert!(!shown.contains("1fb17604"), "{shown}");
+        assert!(
+            !SessionKey::of(&p).as_str().contains("at-p"),
+            "a digest, not the token"
+        );
+    }
+
     #[test]
     fn transitions() {
         let a = session("a");
         let b = session("b");
         let c = session("c");
         let refreshed = |prev: &Session, s: &Session| AuthEvent::Refreshed {
-            previous: prev.refresh_token.clone(),
+            previous: SessionKey::of(prev),
             session: s.clone(),
         };
         let signed_in = |s: &Session| Effect::Emit(AuthChange::SignedIn(s.clone()));
@@ -222,6 +252,23 @@ mod tests {
             ("nothing stored changes no signed-in client", AuthState::SignedIn(a.clone()), AuthEvent::NothingStored,
                 AuthState::SignedIn(a.clone()), vec![]),
         ];
+        // Server-session mode: sessions without a refresh token, told apart by their key.
+        let (p, q, r) = (
+            server_session("p"),
+            server_session("q"),
+            server_session("r"),
+        );
+        #[rustfmt::skip]
+        let table = table.into_iter().chain(vec![
+            ("server mode: refresh of the held session", AuthState::SignedIn(p.clone()), refreshed(&p, &q),
+                AuthState::SignedIn(q.clone()), vec![Effect::Persist(q.clone()), refreshed_emit(&q)]),
+            ("server mode: late refresh of a replaced session is ignored", AuthState::SignedIn(r.clone()), refreshed(&p, &q),
+                AuthState::SignedIn(r.clone()), vec![]),
+            ("server mode: restored at start-up", AuthState::Loading, AuthEvent::Refreshed { previous: SessionKey::restore(), session: p.clone() },
+                AuthState::SignedIn(p.clone()), vec![Effect::Persist(p.clone()), signed_in(&p)]),
+            ("server mode: late restore after sign-out does not resurrect", AuthState::SignedOut, AuthEvent::Refreshed { previous: SessionKey::restore(), session: p.clone() },
+                AuthState::SignedOut, vec![]),
+        ]);
         for (name, state, event, want_state, want_effects) in table {
             let (got_state, got_effects) = next(&state, event);
             assert_eq!(got_state, want_state, "{name}");
