@@ -136,6 +136,9 @@ pub struct Config {
     pub bcrypt_cost: u32,
     /// Largest accepted request body, in bytes (`AUTH_MAX_BODY_BYTES`, default 64 KiB).
     pub max_body_bytes: usize,
+    /// How long the one-time `code` of a PKCE email link can be exchanged
+    /// (`AUTH_EMULATOR_PKCE_CODE_EXPIRES_IN`, seconds, default 300).
+    pub pkce_code_expires_in: Duration,
 }
 
 impl Default for Config {
@@ -168,6 +171,7 @@ impl Default for Config {
             allowed_hosts: Vec::new(),
             bcrypt_cost: 10,
             max_body_bytes: 64 * 1024,
+            pkce_code_expires_in: Duration::from_secs(300),
         }
     }
 }
@@ -351,6 +355,13 @@ pub struct Args {
     /// Largest accepted request body in bytes.
     #[arg(long, env = "AUTH_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
+    /// Lifetime in seconds of the one-time code of a PKCE email link.
+    #[arg(
+        long,
+        env = "AUTH_EMULATOR_PKCE_CODE_EXPIRES_IN",
+        default_value_t = 300
+    )]
+    pub pkce_code_expires_in: u64,
 }
 
 impl Args {
@@ -373,6 +384,11 @@ impl Args {
         if self.access_token_expires_in == 0 {
             return Err(ConfigError::Invalid(
                 "AUTH_ACCESS_TOKEN_EXPIRES_IN must be at least 1 second".into(),
+            ));
+        }
+        if self.pkce_code_expires_in == 0 {
+            return Err(ConfigError::Invalid(
+                "AUTH_EMULATOR_PKCE_CODE_EXPIRES_IN must be at least 1 second".into(),
             ));
         }
         if !(4..=31).contains(&self.bcrypt_cost) {
@@ -437,6 +453,7 @@ impl Args {
             allowed_hosts: trimmed(self.allowed_hosts),
             bcrypt_cost: self.bcrypt_cost,
             max_body_bytes: self.max_body_bytes,
+            pkce_code_expires_in: Duration::from_secs(self.pkce_code_expires_in),
         };
         config.validate()?;
         Ok(config)
@@ -516,6 +533,7 @@ mod tests {
         assert!(!c.rate_limits.enabled);
         assert!(c.emulator_endpoints && !c.emulator_endpoints_beyond_loopback);
         assert!(c.allowed_hosts.is_empty());
+        assert_eq!(c.pkce_code_expires_in, Duration::from_secs(300));
     }
 
     #[test]

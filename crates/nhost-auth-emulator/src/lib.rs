@@ -32,6 +32,7 @@ mod extract;
 mod guards;
 mod jwt;
 mod mailbox;
+mod pkce;
 mod rate_limit;
 mod redirect;
 mod routes;
@@ -214,6 +215,15 @@ impl Emulator {
         user_id: Uuid,
     ) -> Result<Vec<String>, sqlx::Error> {
         self.state.store.refresh_token_hashes(user_id).await
+    }
+
+    /// What the database holds for a user's pending PKCE authorization codes: their hashes,
+    /// oldest first. Codes themselves are never stored; this lets tests check that.
+    pub async fn stored_authorization_code_hashes(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        self.state.store.authorization_code_hashes(user_id).await
     }
 
     /// Stops accepting connections, lets in-flight requests finish, and closes the database.

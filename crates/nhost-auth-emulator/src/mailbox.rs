@@ -18,7 +18,8 @@ pub struct Email {
     pub subject: String,
     /// Plain-text body.
     pub body: String,
-    /// The link to follow: `<server>/verify?ticket=…&type=…&redirectTo=…`.
+    /// The link to follow: `<server>/verify?ticket=…&type=…&redirectTo=…`, plus
+    /// `&codeChallenge=…` when the request carried a PKCE challenge.
     pub link: String,
     /// The one-time ticket inside the link.
     pub ticket: String,

@@ -121,6 +121,7 @@ fn buckets(path: &str, limits: &RateLimits) -> Vec<(Bucket, (u32, Duration))> {
     }
     if path.starts_with("/signin")
         || path == "/token"
+        || path == "/token/exchange"
         || path == "/verify"
         || path == "/user/deanonymize"
     {

@@ -9,9 +9,10 @@ use serde_json::{Value, json};
 
 /// Every protocol route that reads a JSON body, and whether it needs a bearer token to get as
 /// far as reading it.
-const BODY_ROUTES: [(&str, bool); 8] = [
+const BODY_ROUTES: [(&str, bool); 9] = [
     ("/signin/anonymous", false),
     ("/token", false),
+    ("/token/exchange", false),
     ("/token/verify", false),
     ("/signout", false),
     ("/user/deanonymize", true),
@@ -90,6 +91,14 @@ async fn wrong_types(backend: Backend) {
         ),
         ("/token", json!({ "refreshToken": { "id": "x" } })),
         ("/token/verify", json!({ "token": 42 })),
+        (
+            "/token/exchange",
+            json!({ "code": 42, "codeVerifier": "a".repeat(43) }),
+        ),
+        (
+            "/token/exchange",
+            json!({ "code": "x", "codeVerifier": ["a"] }),
+        ),
         ("/signout", json!({ "refreshToken": 42 })),
         ("/signout", json!({ "all": "yes" })),
         (

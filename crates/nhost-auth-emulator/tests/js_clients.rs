@@ -147,3 +147,10 @@ async fn hasura_auth_js() {
 async fn nhost_js() {
     run_script("nhost-js.mjs").await;
 }
+
+/// Issue 11: nhost-js 4.x's PKCE email links (sign-up with verification, magic link,
+/// deanonymize, `verifyTicketURL`) with the SDK's own `generatePKCEPair` and `tokenExchange`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nhost_js_pkce() {
+    run_script("nhost-js-pkce.mjs").await;
+}

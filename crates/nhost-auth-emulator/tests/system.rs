@@ -180,6 +180,12 @@ async fn token_verify(backend: Backend) {
         .post("/token/verify", &json!({ "token": "garbage" }))
         .await;
     assert_error(&r, 401);
+    // Neither a body token nor a bearer: the route's bearer is optional, so the handler refuses
+    // with `400 invalid-request`, as upstream's does (issue 11).
+    for body in [json!({}), json!(null)] {
+        let r = s.post("/token/verify", &body).await;
+        assert_handler_error(&r, 400, "invalid-request");
+    }
 }
 both!(token_verify);
 

@@ -1,5 +1,6 @@
 //! Email sign-up and sign-in: `POST /signup/email-password`, `POST /signin/email-password`,
-//! `POST /signin/passwordless/email`, and the `GET /verify` link their emails carry.
+//! `POST /signin/passwordless/email`, the `GET /verify` link their emails carry, and
+//! `POST /token/exchange`, which completes a PKCE link.
 
 use std::collections::HashMap;
 
@@ -11,21 +12,24 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::{
-    SignUpOptions, TicketKind, check_password, check_password_length, hash_password, new_session,
-    send_email, verify_password,
+    SignUpOptions, TicketKind, check_code_challenge, check_password, check_password_length,
+    hash_password, new_session, send_email, verify_password,
 };
 use crate::error::ApiError;
 use crate::extract::{JsonBody, is_valid_email};
+use crate::pkce;
 use crate::state::AppState;
 use crate::store::{NewRefreshToken, NewUser};
 use crate::tokens::{new_refresh_token, new_row_id};
 
 #[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct SignUpEmailPasswordRequest {
     email: String,
     password: String,
     options: Option<SignUpOptions>,
+    /// PKCE: when the email must be verified, the link's redirect carries a one-time `code`.
+    code_challenge: Option<String>,
 }
 
 /// `POST /signup/email-password` → `{"session": Session}`, or `{}` when the email must be verified first.
@@ -33,6 +37,7 @@ pub(crate) async fn sign_up_email_password(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<SignUpEmailPasswordRequest>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    check_code_challenge(body.code_challenge.as_deref())?;
     if state.config.disable_signup {
         return Err(ApiError::signup_disabled());
     }
@@ -81,6 +86,7 @@ pub(crate) async fn sign_up_email_password(
             TicketKind::VerifyEmail,
             &ticket,
             &options.redirect_to,
+            body.code_challenge.as_deref(),
         );
         return Ok(Json(serde_json::json!({})));
     }
@@ -127,10 +133,12 @@ pub(crate) async fn sign_in_email_password(
 }
 
 #[derive(Deserialize)] // no Debug: bodies may carry passwords and tokens
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct SignInPasswordlessEmailRequest {
     email: String,
     options: Option<SignUpOptions>,
+    /// PKCE: the magic link's redirect then carries a one-time `code`.
+    code_challenge: Option<String>,
 }
 
 /// `POST /signin/passwordless/email` → `"OK"`, with a magic link in the mailbox. Unknown emails
@@ -139,6 +147,7 @@ pub(crate) async fn sign_in_passwordless_email(
     State(state): State<AppState>,
     JsonBody(body): JsonBody<SignInPasswordlessEmailRequest>,
 ) -> Result<Json<&'static str>, ApiError> {
+    check_code_challenge(body.code_challenge.as_deref())?;
     if !state.config.passwordless_enabled {
         return Err(ApiError::disabled_endpoint());
     }
@@ -182,12 +191,15 @@ pub(crate) async fn sign_in_passwordless_email(
         TicketKind::Passwordless,
         &ticket,
         &options.redirect_to,
+        body.code_challenge.as_deref(),
     );
     Ok(Json("OK"))
 }
 
-/// `GET /verify?ticket=…&type=…&redirectTo=…` → `302` to `redirectTo?refreshToken=…&type=…`, or to
-/// `redirectTo?error=…&errorDescription=…` when the ticket is not valid.
+/// `GET /verify?ticket=…&type=…&redirectTo=…[&codeChallenge=…]` → `302` to
+/// `redirectTo?refreshToken=…&type=…`, or — with a PKCE `codeChallenge` — to
+/// `redirectTo?code=…&type=…` (no refresh token in the URL); to `redirectTo?error=…&errorDescription=…`
+/// when the ticket is not valid.
 pub(crate) async fn verify(
     State(state): State<AppState>,
     Query(query): Query<HashMap<String, String>>,
@@ -198,31 +210,48 @@ pub(crate) async fn verify(
     let redirect_to = query
         .get("redirectTo")
         .ok_or_else(|| ApiError::bad_request("query parameter `redirectTo` is required"))?;
+    let challenge = query.get("codeChallenge").map(String::as_str);
+    check_code_challenge(challenge)?;
     // Never redirect to a URL we were not told to trust, not even with an error.
     let mut location = state.redirects.check(redirect_to)?;
     let outcome = match (
         TicketKind::from_ticket(ticket),
         state.store.consume_ticket(ticket).await?,
     ) {
-        (Some(kind), Some(user)) if !user.disabled => {
-            let (token, hash) = new_refresh_token();
-            let refresh = NewRefreshToken {
-                id: new_row_id(),
-                hash,
-                expires_at: super::refresh_expiry(&state),
-            };
-            state.store.insert_refresh_token(user.id, &refresh).await?;
-            Ok((token, kind))
-        }
+        (Some(kind), Some(user)) if !user.disabled => match challenge {
+            Some(challenge) => {
+                let (code, hash) = pkce::new_authorization_code();
+                let ttl = chrono::Duration::from_std(state.config.pkce_code_expires_in)
+                    .unwrap_or(chrono::Duration::MAX);
+                let expires_at = crate::store::now()
+                    .checked_add_signed(ttl)
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
+                state
+                    .store
+                    .insert_authorization_code(user.id, &hash, challenge, redirect_to, expires_at)
+                    .await?;
+                Ok((("code", code), kind))
+            }
+            None => {
+                let (token, hash) = new_refresh_token();
+                let refresh = NewRefreshToken {
+                    id: new_row_id(),
+                    hash,
+                    expires_at: super::refresh_expiry(&state),
+                };
+                state.store.insert_refresh_token(user.id, &refresh).await?;
+                Ok((("refreshToken", token.to_string()), kind))
+            }
+        },
         (_, Some(_)) => Err(ApiError::disabled_user()),
         _ => Err(ApiError::invalid_ticket()),
     };
     // Added to the parsed URL's query, so that they land before any fragment.
     match outcome {
-        Ok((token, kind)) => {
+        Ok(((name, secret), kind)) => {
             location
                 .query_pairs_mut()
-                .append_pair("refreshToken", &token.to_string())
+                .append_pair(name, &secret)
                 .append_pair("type", kind.link_type());
         }
         Err(e) => {
@@ -236,4 +265,44 @@ pub(crate) async fn verify(
     let location = HeaderValue::from_str(location.as_str())
         .map_err(|_| ApiError::bad_request("redirectTo is not a valid URL"))?;
     Ok((StatusCode::FOUND, [(LOCATION, location)]).into_response())
+}
+
+#[derive(Deserialize)] // no Debug: bodies carry one-time codes and verifiers
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct TokenExchangeRequest {
+    code: String,
+    code_verifier: String,
+}
+
+/// `POST /token/exchange` `{code, codeVerifier}` → `{"session": Session}`: turns the one-time
+/// code of a PKCE email link into a session. The code is consumed only together with the
+/// challenge of the verifier presented (one `DELETE … WHERE code_hash AND code_challenge`), so a
+/// wrong verifier leaves it for the right one; an unknown, used, expired or unmatched code is
+/// `400 invalid-request`, as hasura-auth answers.
+pub(crate) async fn token_exchange(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody<TokenExchangeRequest>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    if body.code.is_empty() {
+        return Err(ApiError::bad_request("code must not be empty"));
+    }
+    pkce::check_verifier(&body.code_verifier)?;
+    let user_id = state
+        .store
+        .consume_authorization_code(
+            &pkce::hash_authorization_code(&body.code),
+            &pkce::challenge_of(&body.code_verifier),
+        )
+        .await?
+        .ok_or_else(|| ApiError::invalid_request("Invalid or expired authorization code"))?;
+    let user = state
+        .store
+        .user_by_id(user_id)
+        .await?
+        .ok_or_else(|| ApiError::invalid_request("Invalid or expired authorization code"))?;
+    if user.disabled {
+        return Err(ApiError::disabled_user());
+    }
+    let session = new_session(&state, user).await?;
+    Ok(Json(serde_json::json!({ "session": session })))
 }

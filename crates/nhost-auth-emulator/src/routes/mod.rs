@@ -53,6 +53,7 @@ pub(crate) fn router(state: AppState) -> Router {
             post(email::sign_in_passwordless_email),
         )
         .route("/verify", get(email::verify))
+        .route("/token/exchange", post(email::token_exchange))
         .route("/healthz", get(system::healthz).head(system::healthz_head))
         .route("/version", get(system::version))
         .route("/.well-known/jwks.json", get(system::jwks))
@@ -382,21 +383,33 @@ impl TicketKind {
     }
 }
 
-/// "Sends" an email: puts it in the development mailbox.
+/// The optional `codeChallenge` of a request that sends an email: well-formed or refused.
+pub(crate) fn check_code_challenge(challenge: Option<&str>) -> Result<(), ApiError> {
+    challenge.map_or(Ok(()), crate::pkce::check_challenge)
+}
+
+/// "Sends" an email: puts it in the development mailbox. With a PKCE `code_challenge`, the link
+/// carries it (`&codeChallenge=…`, as nhost-js's `verifyTicketURL` builds it), so that `/verify`
+/// answers with a one-time code instead of a refresh token.
 pub(crate) fn send_email(
     state: &AppState,
     to: &str,
     kind: TicketKind,
     ticket: &str,
     redirect_to: &str,
+    code_challenge: Option<&str>,
 ) {
-    let link = format!(
+    let mut link = format!(
         "{}/verify?ticket={}&type={}&redirectTo={}",
         state.server_url,
         percent_encode(ticket),
         kind.link_type(),
         percent_encode(redirect_to)
     );
+    if let Some(challenge) = code_challenge {
+        link.push_str("&codeChallenge=");
+        link.push_str(&percent_encode(challenge));
+    }
     let (subject, body) = match kind {
         TicketKind::VerifyEmail => (
             "Verify your email",

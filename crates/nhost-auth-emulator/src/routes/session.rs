@@ -126,7 +126,9 @@ pub(crate) struct SignOutRequest {
 }
 
 /// `POST /signout` → `"OK"`. `all: true` needs a valid bearer token; otherwise the one refresh
-/// token is deleted (an unknown one still answers OK, like upstream).
+/// token is deleted (an unknown one still answers OK, like upstream). The bearer is optional on
+/// this route, so `all: true` without one is refused by the handler, as upstream's is:
+/// `400 invalid-request`, not the middleware's 401.
 pub(crate) async fn sign_out(
     State(state): State<AppState>,
     OptionalBearer(claims): OptionalBearer,
@@ -134,7 +136,7 @@ pub(crate) async fn sign_out(
 ) -> Result<Json<&'static str>, ApiError> {
     if body.all {
         let claims = claims.ok_or_else(|| {
-            ApiError::unauthorized("signing out of all sessions needs a bearer token")
+            ApiError::invalid_request("signing out of all sessions needs a bearer token")
         })?;
         state
             .store
@@ -159,6 +161,8 @@ pub(crate) struct VerifyTokenRequest {
 }
 
 /// `POST /token/verify` → `"OK"` for a valid access token, from the body or the bearer header.
+/// The bearer is optional on this route: with neither, the handler (as upstream's, which looks
+/// the JWT up in the request context) answers `400 invalid-request`.
 pub(crate) async fn verify_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -175,7 +179,7 @@ pub(crate) async fn verify_token(
         .and_then(|b| b.token)
         .or_else(from_header)
         .ok_or_else(|| {
-            ApiError::unauthorized("no token: send {\"token\": …} or a bearer header")
+            ApiError::invalid_request("no token: send {\"token\": …} or a bearer header")
         })?;
     state
         .config

@@ -4,7 +4,9 @@ use axum::Json;
 use axum::extract::State;
 use serde::Deserialize;
 
-use super::{SignUpOptions, TicketKind, check_password, hash_password, send_email};
+use super::{
+    SignUpOptions, TicketKind, check_code_challenge, check_password, hash_password, send_email,
+};
 use crate::error::ApiError;
 use crate::extract::{Bearer, JsonBody, is_valid_email};
 use crate::state::AppState;
@@ -44,6 +46,8 @@ pub(crate) struct DeanonymizeRequest {
     #[allow(dead_code)]
     connection: Option<String>,
     options: Option<SignUpOptions>,
+    /// PKCE: the link's redirect then carries a one-time `code` (nhost-js 4.x sends it here too).
+    code_challenge: Option<String>,
 }
 
 /// `POST /user/deanonymize` → `"OK"`. The user keeps its id; roles are replaced with the
@@ -53,6 +57,8 @@ pub(crate) async fn deanonymize(
     Bearer(claims): Bearer,
     JsonBody(body): JsonBody<DeanonymizeRequest>,
 ) -> Result<Json<&'static str>, ApiError> {
+    // A malformed challenge is a request-validation error: refused before anything else.
+    check_code_challenge(body.code_challenge.as_deref())?;
     if !claims.is_anonymous {
         return Err(ApiError::user_not_anonymous());
     }
@@ -106,7 +112,14 @@ pub(crate) async fn deanonymize(
         Err(_) => return Err(ApiError::email_already_in_use()),
     }
     if let (Some(kind), Some((ticket, _))) = (ticket_kind, ticket) {
-        send_email(&state, &body.email, kind, &ticket, &options.redirect_to);
+        send_email(
+            &state,
+            &body.email,
+            kind,
+            &ticket,
+            &options.redirect_to,
+            body.code_challenge.as_deref(),
+        );
     }
     Ok(Json("OK"))
 }

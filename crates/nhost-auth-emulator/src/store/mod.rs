@@ -237,6 +237,14 @@ impl Store {
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await?;
+                // sqlx keeps its `_sqlx_migrations` table in the first schema of the search
+                // path that exists. Without this, a fresh database has no `auth` yet, the table
+                // lands in `public`, and on the next start (`auth` now exists) sqlx looks in
+                // `auth`, finds no history and runs the first migration again, which fails: the
+                // emulator could not restart on its own PostgreSQL database.
+                sqlx::query("CREATE SCHEMA IF NOT EXISTS auth")
+                    .execute(&pool)
+                    .await?;
                 sqlx::migrate!("migrations/postgres").run(&pool).await?;
                 let pool = Pool::Postgres(pool);
                 Ok(Store {
@@ -637,6 +645,80 @@ impl Store {
             Some((id,)) => self.user_by_id(id).await,
             None => Ok(None),
         }
+    }
+
+    /// Stores a PKCE authorization code (its hash only) for `user_id`, bound to `code_challenge`.
+    /// Expired codes are swept in the same transaction, so the table does not grow without end.
+    pub(crate) async fn insert_authorization_code(
+        &self,
+        user_id: Uuid,
+        code_hash: &str,
+        code_challenge: &str,
+        redirect_to: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let now = now();
+        with_pool!(&self.pool, p => async {
+            let mut tx = p.begin().await?;
+            sqlx::query("DELETE FROM pkce_authorization_codes WHERE expires_at <= $1")
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(
+                "INSERT INTO pkce_authorization_codes \
+                 (id, created_at, user_id, code_hash, code_challenge, redirect_to, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(new_row_id())
+            .bind(now)
+            .bind(user_id)
+            .bind(code_hash)
+            .bind(code_challenge)
+            .bind(redirect_to)
+            .bind(expires_at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await
+        }
+        .await)
+    }
+
+    /// Uses up an authorization code: one `DELETE … WHERE code_hash = $1 AND code_challenge = $2
+    /// AND expires_at > now RETURNING user_id`, as hasura-auth does. A wrong verifier (whose
+    /// challenge differs) matches no row and so leaves the code for the right one; of two
+    /// concurrent exchanges with the right verifier, the database lets one delete the row.
+    pub(crate) async fn consume_authorization_code(
+        &self,
+        code_hash: &str,
+        code_challenge: &str,
+    ) -> Result<Option<Uuid>, sqlx::Error> {
+        let row: Option<(Uuid,)> = with_pool!(&self.pool, p => {
+            sqlx::query_as(
+                "DELETE FROM pkce_authorization_codes \
+                 WHERE code_hash = $1 AND code_challenge = $2 AND expires_at > $3 RETURNING user_id",
+            )
+            .bind(code_hash)
+            .bind(code_challenge)
+            .bind(now())
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(row.map(|(id,)| id))
+    }
+
+    /// The stored hash of every pending authorization code of a user (for tests: codes are
+    /// never stored raw).
+    pub(crate) async fn authorization_code_hashes(
+        &self,
+        user_id: Uuid,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let rows: Vec<(String,)> = with_pool!(&self.reads, p => {
+            sqlx::query_as("SELECT code_hash FROM pkce_authorization_codes WHERE user_id = $1 ORDER BY created_at")
+                .bind(user_id)
+                .fetch_all(p)
+                .await?
+        });
+        Ok(rows.into_iter().map(|(h,)| h).collect())
     }
 
     /// Deletes every user (and, by cascade, their roles and refresh tokens).

@@ -152,6 +152,37 @@ export async function followEmailLink(url, to, kind, redirectTo = CLIENT_URL) {
   return refreshToken
 }
 
+/**
+ * Like `followEmailLink`, for a PKCE link: the link carries `codeChallenge` (unless `link` is
+ * given, e.g. built with `verifyTicketURL`), and the 302 hands the front end a one-time `code`
+ * and no refresh token. Returns the code.
+ */
+export async function followPkceLink(url, to, kind, { challenge, link, redirectTo = CLIENT_URL } = {}) {
+  if (link === undefined) {
+    const emails = await mailbox(url, to)
+    assert.ok(emails.length > 0, `an email was sent to ${to}`)
+    const email = emails[emails.length - 1]
+    assert.equal(email.kind, kind)
+    link = email.link
+    assert.equal(
+      new URL(link).searchParams.get('codeChallenge'),
+      challenge,
+      `the link carries the challenge: ${link}`
+    )
+  }
+  const res = await fetch(link, { redirect: 'manual' })
+  assert.equal(res.status, 302, 'GET /verify answers 302')
+  const target = new URL(res.headers.get('location'))
+  const wanted = new URL(redirectTo)
+  assert.equal(target.origin + target.pathname, wanted.origin + wanted.pathname)
+  assert.equal(target.searchParams.get('error'), null, `no error: ${target}`)
+  assert.equal(target.searchParams.get('refreshToken'), null, `no refresh token in the URL: ${target}`)
+  assert.equal(target.searchParams.get('type'), kind, 'the redirect carries type=<kind>')
+  const code = target.searchParams.get('code')
+  assert.ok(code && code.length >= 43, `a one-time code: ${target}`)
+  return code
+}
+
 /** Decodes a JWT's payload without checking it (the clients do the same). */
 export function jwtPayload(token) {
   const [, payload] = token.split('.')
