@@ -68,6 +68,8 @@ pub struct NhostClientBuilder {
     auto_refresh: bool,
     claims_namespace: String,
     initial_session: Option<Session>,
+    /// Set by `server_rendered`: the initial session (or its absence) is the server's answer.
+    server_rendered: bool,
     retry_backoff: Vec<Duration>,
     rotation_grace: Duration,
     #[cfg(not(target_arch = "wasm32"))]
@@ -183,6 +185,40 @@ impl NhostClientBuilder {
         self.initial_session = Some(session);
         self
     }
+    /// Server-session mode: start from the page the site's server rendered — signed in with
+    /// `Some(session)`, signed out with `None` — without any request, so that the hydrated
+    /// page's first render in the browser is the server's. Read the session from the page
+    /// with [`Session::from_public_json`] (nhost-yew's `hydration::server_session` does).
+    ///
+    /// | | start state | start-up request ([`initialize`](NhostClient::initialize)) |
+    /// |---|---|---|
+    /// | not called | [`AuthState::Loading`] | `GET {endpoints}/session` |
+    /// | `server_rendered(Some(session))` | [`AuthState::SignedIn`] (as [`initial_session`](Self::initial_session)) | none; `POST {endpoints}/token` only if the token is already due |
+    /// | `server_rendered(None)` | [`AuthState::SignedOut`] | none |
+    ///
+    /// A signed-out page does not ask the site again: the server rendered it from the same
+    /// cookie `GET /session` would read. The session's claims are decoded again with this
+    /// client's [`claims_namespace`](Self::claims_namespace).
+    ///
+    /// Only with [`session_endpoints`](Self::session_endpoints): in direct mode
+    /// [`build`](Self::build) fails with `invalid-configuration` (a session without its refresh
+    /// token could not be refreshed there; direct mode's start is its storage).
+    ///
+    /// ```
+    /// let page = r#"{"session":null}"#; // what the server wrote into the page
+    /// # let endpoints = "http://127.0.0.1:3000/_nhost";
+    /// let client = nhost_core::NhostClient::builder()
+    ///     .session_endpoints(endpoints) // "/_nhost" in the browser
+    ///     .server_rendered(nhost_core::Session::from_public_json(page)?)
+    ///     .build()?;
+    /// assert_eq!(client.auth_state(), nhost_core::AuthState::SignedOut);
+    /// # Ok::<(), nhost_core::AuthError>(())
+    /// ```
+    pub fn server_rendered(mut self, session: Option<Session>) -> Self {
+        self.server_rendered = true;
+        self.initial_session = session;
+        self
+    }
     /// Waits between retries of transient refresh failures (default 5, 10, 20, 40, 80 s).
     /// Tests shorten them; an empty list means no retry.
     pub fn retry_backoff(mut self, waits: Vec<Duration>) -> Self {
@@ -246,17 +282,32 @@ impl NhostClientBuilder {
                 "auth URL `{url}` must start with http:// or https://"
             )));
         }
+        if self.server_rendered && !server_session {
+            return Err(config_error(
+                "server_rendered needs session_endpoints: only the site's server can refresh a \
+                 session it rendered the page with"
+                    .into(),
+            ));
+        }
         let storage = self.storage.unwrap_or_else(default_storage);
         let state = match self.initial_session {
             // The site's server keeps the refresh token: this client never holds one.
             Some(s) if server_session => {
-                AuthState::SignedIn(counted_from_now(s).without_refresh_token())
+                let s = counted_from_now(s).without_refresh_token();
+                AuthState::SignedIn(if self.server_rendered {
+                    // `Session::from_public_json` decoded them under the default namespace.
+                    s.with_claims_from(&self.claims_namespace)
+                } else {
+                    s
+                })
             }
             Some(s) => {
                 let s = counted_from_now(s);
                 storage::persist(storage.as_ref(), &s);
                 AuthState::SignedIn(s)
             }
+            // The page was rendered signed out, from the cookie `GET /session` would read.
+            None if self.server_rendered => AuthState::SignedOut,
             // Only the site's server knows (its cookie is out of this client's reach).
             None if server_session => AuthState::Loading,
             None if storage::load(storage.as_ref(), &self.claims_namespace, unix_now())
@@ -516,6 +567,7 @@ impl NhostClient {
             auto_refresh: true,
             claims_namespace: DEFAULT_CLAIMS_NAMESPACE.into(),
             initial_session: None,
+            server_rendered: false,
             retry_backoff: RETRY_BACKOFF.to_vec(),
             rotation_grace: ROTATION_GRACE,
             #[cfg(not(target_arch = "wasm32"))]
@@ -1077,8 +1129,8 @@ impl NhostClient {
     /// Follows the storage after another client sharing it (another tab) changed it: takes the
     /// session it stored, or — when the store holds no session any more — forgets ours. No
     /// request is sent and nothing is written. `nhost-yew` calls this when a tab announces a
-    /// change over `BroadcastChannel`. Does nothing in server-session mode (use
-    /// [`adopt_session`](Self::adopt_session) with the public session another tab announces).
+    /// change over `BroadcastChannel`. Does nothing in server-session mode, which stores nothing:
+    /// use [`sync_from_site`](Self::sync_from_site) there.
     pub fn sync_from_storage(&self) {
         if self.is_server_session() {
             // Nothing is stored in this mode: an empty store says nothing about the session.
@@ -1098,6 +1150,49 @@ impl NhostClient {
             None => {
                 if let Some(h) = held {
                     self.end_session(&h, AuthEvent::Forgotten);
+                }
+            }
+        }
+    }
+
+    /// Server-session mode's [`sync_from_storage`](Self::sync_from_storage): follows the site
+    /// after another tab changed the session. The site's cookie is the store the tabs share
+    /// there, so this asks it — `GET {endpoints}/session` — and takes its answer: another
+    /// session is adopted (as [`adopt_session`](Self::adopt_session)), `{"session": null}`
+    /// forgets the one held, the session held changes nothing (no event). The answer is applied
+    /// only if this client's state did not change while it was asked (a sign-out here meanwhile
+    /// wins over an older answer); an error (the site unreachable, `503`) changes nothing.
+    /// Nothing is done while the client is still [`AuthState::Loading`] (its start-up request
+    /// is asking already). In direct mode it is [`sync_from_storage`](Self::sync_from_storage).
+    /// `nhost-yew` calls this when a tab announces a change over `BroadcastChannel`.
+    pub async fn sync_from_site(&self) {
+        if !self.is_server_session() {
+            self.sync_from_storage();
+            return;
+        }
+        let before = self.auth_state();
+        if matches!(before, AuthState::Loading) {
+            return;
+        }
+        let key = |state: &AuthState| state.session().map(SessionKey::of);
+        let payload: PublicPayload = match self.inner.transport.get_plain("/session").await {
+            Ok(payload) => payload,
+            Err(_) => return,
+        };
+        let now = self.auth_state();
+        if matches!(now, AuthState::Loading) || key(&now) != key(&before) {
+            return;
+        }
+        match payload.session {
+            Some(wire) => {
+                let session = self.public_session_from(wire);
+                if key(&now) != Some(SessionKey::of(&session)) {
+                    self.adopt_session(session);
+                }
+            }
+            None => {
+                if let Some(held) = now.session() {
+                    self.end_session(held, AuthEvent::Forgotten);
                 }
             }
         }
@@ -1775,6 +1870,79 @@ mod tests {
             .await
             .expect_err("restoring");
         assert_eq!(e.error, ErrorCode::SessionRestoring);
+    }
+
+    /// A hydrated page starts where the server rendered it — signed in or signed out — with no
+    /// request: nothing listens at port 9, so a request would leave the client `Loading` or
+    /// signed out instead of signed in, and the signed-out start would not be `SignedOut` before
+    /// `initialize` returns.
+    #[cfg(not(target_arch = "wasm32"))]
+    #[tokio::test]
+    async fn a_server_rendered_page_starts_in_the_servers_state_without_a_request() {
+        use base64::Engine as _;
+        let enc = |v: serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        let ns = "https://example.com/claims";
+        let claims = serde_json::json!({"x-hasura-user-id": "u1", "x-hasura-default-role": "public",
+            "x-hasura-allowed-roles": ["public"], "x-hasura-user-is-anonymous": "true"});
+        let token = format!(
+            "{}.{}.sig",
+            enc(serde_json::json!({"alg": "HS256"})),
+            enc(serde_json::json!({ ns: claims }))
+        );
+        let page =
+            serde_json::json!({"session": {"accessToken": token, "accessTokenExpiresIn": 900,
+            "user": {"id": "u1", "displayName": "Anonymous User", "isAnonymous": true,
+                     "defaultRole": "public", "roles": ["public"], "email": null}}})
+            .to_string();
+        let session = Session::from_public_json(&page)
+            .expect("readable")
+            .expect("signed in");
+        assert!(session.refresh_token.is_empty() && session.refresh_token_id.is_empty());
+        assert_eq!(session.user_id(), Some("u1"));
+        assert_eq!(
+            session.claims, None,
+            "decoded under the default namespace: none there"
+        );
+
+        let signed_in = server_mode()
+            .claims_namespace(ns)
+            .server_rendered(Some(session))
+            .build()
+            .expect("client");
+        assert_eq!(signed_in.initialize().await, signed_in.auth_state());
+        let held = signed_in.session().expect("signed in, no request");
+        assert_eq!(
+            held.claims
+                .as_ref()
+                .expect("claims under the client's namespace")
+                .default_role,
+            "public"
+        );
+        assert!(held.is_anonymous());
+        let left = signed_in.remaining(&held);
+        assert!(left > Duration::from_secs(890), "{left:?}");
+
+        let none = Session::from_public_json(r#"{"session":null}"#).expect("readable");
+        assert_eq!(none, None);
+        let signed_out = server_mode().server_rendered(none).build().expect("client");
+        assert_eq!(signed_out.auth_state(), AuthState::SignedOut, "not Loading");
+        assert_eq!(signed_out.initialize().await, AuthState::SignedOut);
+        // Signed out means a sign-in may start at once (not `session-restoring`).
+        assert!(signed_out.ensure_signed_out().is_ok());
+
+        for garbage in ["", "{", r#"{"session":{"accessToken":1}}"#, "42"] {
+            let e = Session::from_public_json(garbage).expect_err(garbage);
+            assert_eq!(e.error, ErrorCode::InvalidResponse, "{garbage}: {e}");
+        }
+        // Direct mode cannot refresh a session without its refresh token.
+        let direct = NhostClient::builder()
+            .auth_url("http://127.0.0.1:9")
+            .server_rendered(None)
+            .build()
+            .expect_err("direct mode");
+        assert_eq!(direct.error, ErrorCode::InvalidConfiguration, "{direct}");
     }
 
     /// Path 7: once held, the expiry follows the monotonic clock: a wall clock set back an hour

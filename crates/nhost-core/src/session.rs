@@ -8,6 +8,8 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use web_time::{SystemTime, UNIX_EPOCH};
 
+use crate::error::AuthError;
+
 macro_rules! secret {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
@@ -368,6 +370,42 @@ impl Session {
             user: wire.user,
             claims: decoded.map(|d| d.claims),
         }
+    }
+
+    /// Reads `{"session": PublicSession | null}` — the answer of every session endpoint of a
+    /// full-stack site (nhost-ssr's `session_routes()`), and the JSON nhost-ssr's
+    /// `session_script` writes into a server-rendered page: `Ok(Some(_))` for a session,
+    /// `Ok(None)` for `null` (the page was rendered signed out).
+    ///
+    /// The session has no refresh token and no id (the site's server keeps them), its claims
+    /// are decoded with [`DEFAULT_CLAIMS_NAMESPACE`](crate::DEFAULT_CLAIMS_NAMESPACE) (a client
+    /// built with another namespace decodes them again with its own), and its
+    /// `access_token_expires_in` — the seconds the token had left when the server wrote it —
+    /// is counted from now. Hand it to
+    /// [`NhostClientBuilder::server_rendered`](crate::NhostClientBuilder::server_rendered).
+    ///
+    /// ```
+    /// let json = r#"{"session":{"accessToken":"a.b.c","accessTokenExpiresIn":900,"user":null}}"#;
+    /// let session = nhost_core::Session::from_public_json(json)?.expect("signed in");
+    /// assert!(session.refresh_token.is_empty());
+    /// assert_eq!(nhost_core::Session::from_public_json(r#"{"session":null}"#)?, None);
+    /// # Ok::<(), nhost_core::AuthError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// `invalid-response` (status 1) when `json` is not that shape.
+    pub fn from_public_json(json: &str) -> Result<Option<Session>, AuthError> {
+        let payload: crate::api::PublicPayload = crate::api::decode(json.to_owned())?;
+        Ok(payload.session.map(|wire| {
+            Session::from_public_wire(wire, unix_now(), crate::client::DEFAULT_CLAIMS_NAMESPACE)
+        }))
+    }
+
+    /// The same session with its claims decoded from the access token under `namespace`.
+    pub(crate) fn with_claims_from(mut self, namespace: &str) -> Session {
+        self.claims = decode_access_token(self.access_token.expose(), namespace).map(|d| d.claims);
+        self
     }
 
     /// This session without its refresh token and id: what a client in server-session mode

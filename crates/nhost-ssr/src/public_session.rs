@@ -1,4 +1,5 @@
-//! [`PublicSession`]: the part of a session the browser may hold.
+//! [`PublicSession`]: the part of a session the browser may hold, and [`session_script`], the
+//! page's copy of it for hydration.
 
 use nhost_core::{AccessToken, Session, User};
 use serde::{Deserialize, Serialize};
@@ -45,5 +46,156 @@ impl PublicSession {
 impl From<&Session> for PublicSession {
     fn from(session: &Session) -> Self {
         PublicSession::new(session)
+    }
+}
+
+/// The `id` of the element [`session_script`] writes.
+pub const SESSION_SCRIPT_ID: &str = "nhost-session";
+
+/// The hydration data of a server-rendered page: the session the page was rendered with, as
+/// `<script type="application/json" id="nhost-session">{"session": PublicSession | null}</script>`
+/// — put it in the page (in `<head>` or before the app's bundle) so that the browser's client
+/// starts where the server rendered (nhost-yew's `hydration::server_session` reads it; nhost-core's
+/// `Session::from_public_json` parses it). `None` writes `{"session":null}`: the page was rendered
+/// signed out, and the browser starts signed out without asking.
+///
+/// Only the [`PublicSession`] is written — never the refresh token or its id — and every `<`,
+/// `>` and `&` (and U+2028, U+2029) is escaped as `\uXXXX`, so no string in the session (a
+/// display name, metadata chosen by the user) can close the script element or open markup; the
+/// JSON reads back the same.
+///
+/// ```
+/// # fn page(session: Option<&nhost_ssr::nhost_core::Session>, app_html: &str) -> String {
+/// format!(
+///     "<!doctype html><html><head>{}<script type=\"module\">import init from '/app.js'; init();</script></head>\
+///      <body><div id=\"app\">{app_html}</div></body></html>",
+///     nhost_ssr::session_script(session),
+/// )
+/// # }
+/// assert_eq!(
+///     nhost_ssr::session_script(None),
+///     r#"<script type="application/json" id="nhost-session">{"session":null}</script>"#
+/// );
+/// ```
+pub fn session_script(session: Option<&Session>) -> String {
+    #[derive(Serialize)]
+    struct Page {
+        session: Option<PublicSession>,
+    }
+    let json = serde_json::to_string(&Page {
+        session: session.map(PublicSession::new),
+    })
+    // A `PublicSession` is strings, numbers and JSON values: it always serialises.
+    .unwrap_or_else(|_| r#"{"session":null}"#.to_owned());
+    let mut script = String::with_capacity(json.len() + 64);
+    script.push_str(r#"<script type="application/json" id=""#);
+    script.push_str(SESSION_SCRIPT_ID);
+    script.push_str(r#"">"#);
+    for c in json.chars() {
+        match c {
+            // Outside strings JSON never has these characters, so escaping them inside strings
+            // changes no value: `\u003c` reads back as `<`.
+            '<' => script.push_str("\\u003c"),
+            '>' => script.push_str("\\u003e"),
+            '&' => script.push_str("\\u0026"),
+            '\u{2028}' => script.push_str("\\u2028"),
+            '\u{2029}' => script.push_str("\\u2029"),
+            c => script.push(c),
+        }
+    }
+    script.push_str("</script>");
+    script
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A session whose user chose hostile strings, with a refresh token and id that must not
+    /// reach the page.
+    fn hostile_session() -> Session {
+        let hostile = "</script><script>alert(1)</script><!-- & \u{2028}\u{2029} </SCRIPT >";
+        let json = serde_json::json!({
+            "accessToken": "header.payload.signature",
+            "accessTokenExpiresIn": 900,
+            "accessTokenExpiresAt": u64::MAX / 2,
+            "refreshToken": "9b2f6d1e-refresh-token-secret",
+            "refreshTokenId": "4c1d2e3f-refresh-token-id",
+            "user": {
+                "id": "u1",
+                "displayName": hostile,
+                "isAnonymous": true,
+                "defaultRole": "public",
+                "roles": ["public"],
+                "metadata": {"bio": hostile, hostile: 1},
+            },
+        });
+        serde_json::from_value(json).expect("a session")
+    }
+
+    /// The text between the script's opening and closing tags: the page's only script element.
+    fn script_body(page: &str) -> &str {
+        let open = r#"<script type="application/json" id="nhost-session">"#;
+        let body = page.strip_prefix(open).expect("the opening tag");
+        body.strip_suffix("</script>").expect("the closing tag")
+    }
+
+    #[test]
+    fn hostile_strings_cannot_close_the_script_or_open_markup() {
+        let session = hostile_session();
+        let page = session_script(Some(&session));
+        let body = script_body(&page);
+        for forbidden in ['<', '>', '&', '\u{2028}', '\u{2029}'] {
+            assert!(!body.contains(forbidden), "{forbidden:?} in {page}");
+        }
+        // The JSON reads back exactly: the escapes change no value.
+        let read: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        let user = &read["session"]["user"];
+        let hostile = session.user.as_ref().expect("user").display_name.clone();
+        assert_eq!(user["displayName"], hostile.as_str());
+        assert_eq!(user["metadata"]["bio"], hostile.as_str());
+        assert_eq!(user["metadata"][hostile.as_str()], 1);
+        // And nhost-core reads it as the browser's client will.
+        let back = nhost_core::Session::from_public_json(body)
+            .expect("readable")
+            .expect("signed in");
+        assert_eq!(back.user, session.user);
+        assert_eq!(back.access_token, session.access_token);
+    }
+
+    #[test]
+    fn the_page_never_carries_the_refresh_token_or_its_id() {
+        let session = hostile_session();
+        let page = session_script(Some(&session));
+        assert!(!page.contains("9b2f6d1e-refresh-token-secret"), "{page}");
+        assert!(!page.contains("4c1d2e3f-refresh-token-id"), "{page}");
+        assert!(!page.contains("refreshToken"), "{page}");
+        let read: serde_json::Value = serde_json::from_str(script_body(&page)).expect("JSON");
+        let keys: Vec<&String> = read["session"]
+            .as_object()
+            .expect("a session")
+            .keys()
+            .collect();
+        assert_eq!(keys, ["accessToken", "accessTokenExpiresIn", "user"]);
+        // Expiry as seconds left now, not the absolute time on the server's clock.
+        assert!(
+            read["session"]["accessTokenExpiresIn"]
+                .as_u64()
+                .expect("seconds")
+                > 900
+        );
+    }
+
+    #[test]
+    fn a_page_rendered_signed_out_says_so() {
+        let page = session_script(None);
+        assert_eq!(
+            page,
+            r#"<script type="application/json" id="nhost-session">{"session":null}</script>"#
+        );
+        assert_eq!(
+            nhost_core::Session::from_public_json(script_body(&page)).expect("readable"),
+            None
+        );
     }
 }

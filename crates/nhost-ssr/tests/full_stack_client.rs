@@ -417,3 +417,107 @@ async fn deanonymize_keeps_the_user_id() {
     assert_eq!(again.user_id(), anonymous.user_id());
     assert_storage_empty(&storage);
 }
+
+/// Hydration: a page the site rendered carries `session_script`; the browser's client starts
+/// from it signed in — same user, no refresh token — and asks nothing at start-up; a page
+/// rendered signed out starts signed out, also without asking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_starts_from_the_page_the_site_rendered() {
+    let site = Site::start(Duration::from_secs(900)).await;
+    let (jar, storage) = (Arc::new(Jar::default()), Arc::new(MemoryStorage::default()));
+    let first = site.client(&jar, &storage, false);
+    first.initialize().await;
+    first
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signs in");
+    let rendered_with = site.cookie_session(&jar).expect("cookie");
+
+    let page = nhost_ssr::session_script(Some(&rendered_with));
+    let json = page
+        .strip_prefix(r#"<script type="application/json" id="nhost-session">"#)
+        .and_then(|rest| rest.strip_suffix("</script>"))
+        .expect("the script");
+    let session = nhost_core::Session::from_public_json(json).expect("readable");
+    let hydrated = NhostClient::builder()
+        // Nothing listens here: any request would fail and change the state.
+        .session_endpoints("http://127.0.0.1:9/_nhost")
+        .server_rendered(session)
+        .build()
+        .expect("client");
+    let held = hydrated.session().expect("signed in from the page");
+    assert_eq!(held.user_id(), rendered_with.user_id());
+    assert_eq!(held.user, rendered_with.user);
+    assert_eq!(held.access_token, rendered_with.access_token);
+    assert!(held.refresh_token.is_empty() && held.refresh_token_id.is_empty());
+    assert!(matches!(
+        hydrated.initialize().await,
+        AuthState::SignedIn(_)
+    ));
+
+    let empty = nhost_ssr::session_script(None);
+    let json = &empty[r#"<script type="application/json" id="nhost-session">"#.len()..]
+        .trim_end_matches("</script>");
+    let signed_out = NhostClient::builder()
+        .session_endpoints("http://127.0.0.1:9/_nhost")
+        .server_rendered(nhost_core::Session::from_public_json(json).expect("readable"))
+        .build()
+        .expect("client");
+    assert_eq!(signed_out.auth_state(), AuthState::SignedOut);
+    assert_eq!(signed_out.initialize().await, AuthState::SignedOut);
+}
+
+/// Tab sync in server-session mode: a tab told "changed" asks the site (`GET /session`) and
+/// follows its cookie — signed in by another tab, then signed out by it; asking again with
+/// nothing changed is no event.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_follows_the_site_after_another_tab_changed_the_session() {
+    let site = Site::start(Duration::from_secs(900)).await;
+    let (jar, storage) = (Arc::new(Jar::default()), Arc::new(MemoryStorage::default()));
+    let first = site.client(&jar, &storage, false);
+    first.initialize().await;
+    let second = site.client(&jar, &storage, false);
+    assert_eq!(second.initialize().await, AuthState::SignedOut);
+    let changes = Arc::new(Mutex::new(Vec::new()));
+    let _subscription = {
+        let changes = changes.clone();
+        second.on_auth_state_changed(move |change| {
+            changes.lock().expect("lock").push(change.clone());
+        })
+    };
+
+    first
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("signs in");
+    second.sync_from_site().await;
+    assert_eq!(user_id(&second), user_id(&first));
+    assert_eq!(
+        second.session().map(|s| s.access_token),
+        first.session().map(|s| s.access_token)
+    );
+    assert!(second.session().is_some_and(|s| s.refresh_token.is_empty()));
+    second.sync_from_site().await;
+    assert_eq!(
+        changes.lock().expect("lock").len(),
+        1,
+        "the same session again: no event"
+    );
+
+    first
+        .sign_out(SignOutScope::ThisDevice)
+        .await
+        .expect("signed out");
+    second.sync_from_site().await;
+    assert_eq!(second.auth_state(), AuthState::SignedOut);
+    assert!(matches!(
+        changes.lock().expect("lock").as_slice(),
+        [AuthChange::SignedIn(_), AuthChange::SignedOut]
+    ));
+    assert_eq!(
+        site.emulator.stats().token_requests,
+        0,
+        "no refresh for following"
+    );
+    assert_storage_empty(&storage);
+}

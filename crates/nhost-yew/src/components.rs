@@ -14,6 +14,10 @@ pub struct NhostProviderProps {
     /// A session to start with — the one a server rendered the page with — adopted (without any
     /// request) when the client holds none. Pass it as [`Session::handed_over`] makes it on the
     /// sender's side: its `access_token_expires_in` is counted from this client's clock.
+    ///
+    /// A page hydrated in the browser starts its client from the page instead
+    /// ([`hydration::client`](crate::hydration::client)): the client then already holds the
+    /// server's state — signed in or signed out — at the first render, and this is not needed.
     #[prop_or_default]
     pub initial_session: Option<Session>,
     /// The app.

@@ -35,6 +35,7 @@ mod broadcast;
 mod components;
 mod context;
 pub mod hooks;
+pub mod hydration;
 
 pub use action::ActionError;
 pub use components::{GuardProps, NhostProvider, NhostProviderProps, SignedIn, SignedOut};

@@ -86,7 +86,10 @@ async fn a_seeded_provider_renders_the_signed_in_page_on_the_server() {
     let html = render(client(emu.url()), Some(session)).await;
     // Signed in, but not by a click of this page: `is_success` is the outcome of *this*
     // sign-in, so the success message is not rendered for a seeded session.
-    assert!(!html.contains("You are now signed in anonymously"), "{html}");
+    assert!(
+        !html.contains("You are now signed in anonymously"),
+        "{html}"
+    );
     assert!(
         html.contains(&format!(r#"<p data-testid="user-id">{user_id}</p>"#)),
         "{html}"
@@ -122,4 +125,60 @@ async fn without_a_session_it_renders_signed_out() {
         "{html}"
     );
     assert!(html.contains(r#"<p data-testid="user-id"></p>"#), "{html}");
+}
+
+/// The page's hydration data as nhost-ssr's `session_script` writes it (between the tags):
+/// `{"session": {accessToken, accessTokenExpiresIn, user} | null}`.
+fn page_json(session: Option<&Session>) -> String {
+    serde_json::json!({
+        "session": session.map(|s| serde_json::json!({
+            "accessToken": s.access_token.expose(),
+            "accessTokenExpiresIn": s.expires_in().as_secs(),
+            "user": s.user,
+        })),
+    })
+    .to_string()
+}
+
+/// The browser's client of a hydrated page, started from the page's data (natively the
+/// endpoints need an absolute URL; nothing listens there — a request would change the state).
+fn hydrated_client(page: &str) -> NhostClient {
+    NhostClient::builder()
+        .session_endpoints("http://127.0.0.1:9/_nhost")
+        .server_rendered(Session::from_public_json(page).expect("readable"))
+        .build()
+        .expect("client")
+}
+
+/// Hydration: the browser's first render — a client in server-session mode started from the
+/// page's session, no `initial_session` prop — is the server's HTML, signed in and signed out.
+/// (Without `server_rendered` the browser's client starts `Loading`: `is_loading` true and the
+/// guards empty, a different page.)
+#[tokio::test]
+async fn the_browsers_first_render_from_the_page_equals_the_servers() {
+    let mut config = Config::default();
+    config.anonymous_role = "public".into();
+    let emu = Emulator::start(config).await.expect("emulator");
+    let session = client(emu.url())
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("session");
+
+    let server = render(client(emu.url()), Some(session.clone())).await;
+    let browser = render(hydrated_client(&page_json(Some(&session))), None).await;
+    assert_eq!(browser, server);
+    assert!(server.contains("members only"), "{server}");
+
+    let server = render(client(emu.url()), None).await;
+    let browser = render(hydrated_client(&page_json(None)), None).await;
+    assert_eq!(browser, server);
+    assert!(server.contains("please sign in"), "{server}");
+
+    // Without the page's data the client would start `Loading`: not the server's page.
+    let loading = NhostClient::builder()
+        .session_endpoints("http://127.0.0.1:9/_nhost")
+        .build()
+        .expect("client");
+    assert_ne!(render(loading, None).await, server);
+    assert_eq!(emu.stats().token_requests, 0, "rendering made no request");
 }
