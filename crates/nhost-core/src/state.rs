@@ -293,4 +293,281 @@ mod tests {
             );
         }
     }
+
+    /// Property tests (issue 13): `next` over arbitrary event sequences. The sessions come from
+    /// a small pool (three refresh tokens plus server-mode sessions without one, three access
+    /// tokens, two users) so that keys collide often: a late answer for a session held earlier,
+    /// or for a session that shares the held one's key, is an everyday input here.
+    ///
+    /// Each property runs [`CASES`] sequences of up to 40 events (1–2 s each in a debug
+    /// build). `PROPTEST_CASES=100000 cargo test -p nhost-core properties` runs longer. A failure
+    /// prints the shrunk sequence and saves its seed under `proptest-regressions/` (committed:
+    /// it is replayed first on every later run).
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Sequences per property in a normal test run.
+        const CASES: u32 = 1_000;
+
+        fn config() -> ProptestConfig {
+            if std::env::var_os("PROPTEST_CASES").is_some() {
+                ProptestConfig::default()
+            } else {
+                ProptestConfig::with_cases(CASES)
+            }
+        }
+
+        /// A pool session: refresh token `""` (server-session mode) or `r1`–`r3`, access token
+        /// `a1`–`a3`, user `u1`, `u2` or none.
+        fn pool_session(refresh: usize, access: usize, user: usize) -> Session {
+            let mut s = session("");
+            s.refresh_token = RefreshToken::new(["", "r1", "r2", "r3"][refresh]);
+            s.access_token = AccessToken::new(format!("a{access}"));
+            s.user = match user {
+                0 => None,
+                n => Some(
+                    serde_json::from_value(serde_json::json!({"id": format!("u{n}")}))
+                        .expect("user"),
+                ),
+            };
+            s
+        }
+
+        fn arb_session() -> impl Strategy<Value = Session> {
+            (0..4usize, 1..4usize, 0..3usize).prop_map(|(r, a, u)| pool_session(r, a, u))
+        }
+
+        fn arb_token() -> impl Strategy<Value = RefreshToken> {
+            prop::sample::select(vec!["", "r1", "r2", "r3"]).prop_map(RefreshToken::new)
+        }
+
+        /// The `previous` of a refresh answer: the key of some pool session (the held one
+        /// often enough), of a bare token, or of a server-mode restore.
+        fn arb_previous() -> impl Strategy<Value = SessionKey> {
+            prop_oneof![
+                4 => arb_session().prop_map(|s| SessionKey::of(&s)),
+                1 => arb_token().prop_map(|t| SessionKey::of_token(&t)),
+                1 => Just(SessionKey::restore()),
+            ]
+        }
+
+        fn arb_event() -> impl Strategy<Value = AuthEvent> {
+            prop_oneof![
+                2 => arb_session().prop_map(AuthEvent::SignedIn),
+                2 => arb_session().prop_map(AuthEvent::Adopted),
+                6 => (arb_previous(), arb_session())
+                    .prop_map(|(previous, session)| AuthEvent::Refreshed { previous, session }),
+                1 => Just(AuthEvent::SignedOut),
+                1 => arb_token().prop_map(AuthEvent::Rejected),
+                1 => Just(AuthEvent::Forgotten),
+                1 => Just(AuthEvent::NothingStored),
+            ]
+        }
+
+        /// An event that carries no new sign-in: what may still arrive after the session ended.
+        fn arb_late_event() -> impl Strategy<Value = AuthEvent> {
+            arb_event().prop_filter("no sign-in", |e| {
+                !matches!(e, AuthEvent::SignedIn(_) | AuthEvent::Adopted(_))
+            })
+        }
+
+        fn arb_start() -> impl Strategy<Value = AuthState> {
+            prop_oneof![
+                Just(AuthState::Loading),
+                Just(AuthState::SignedOut),
+                arb_session().prop_map(AuthState::SignedIn),
+            ]
+        }
+
+        fn arb_ending() -> impl Strategy<Value = AuthEvent> {
+            prop_oneof![
+                Just(AuthEvent::SignedOut),
+                arb_token().prop_map(AuthEvent::Rejected),
+                Just(AuthEvent::Forgotten),
+            ]
+        }
+
+        fn is_write(e: &Effect) -> bool {
+            matches!(
+                e,
+                Effect::Persist(_) | Effect::ClearStorage | Effect::ClearStorageIf(_)
+            )
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// A signed-out session is never resurrected by a late answer: after a sign-out, a
+            /// rejection or another tab forgetting the session, no event but a new sign-in
+            /// (`SignedIn`, `Adopted`) leaves `SignedOut` — a late `Refreshed` (whatever its
+            /// `previous`, a restore included) changes nothing and has no effect, and nothing
+            /// is persisted nor announced again.
+            #[test]
+            fn a_signed_out_session_is_never_resurrected_by_a_late_answer(
+                start in arb_start(),
+                before in prop::collection::vec(arb_event(), 0..20),
+                ending in arb_ending(),
+                after in prop::collection::vec(arb_late_event(), 0..20),
+            ) {
+                let mut state = start;
+                for event in before {
+                    state = next(&state, event).0;
+                }
+                state = next(&state, ending).0;
+                prop_assert_eq!(&state, &AuthState::SignedOut);
+                for event in after {
+                    let shown = format!("{event:?}");
+                    let is_refresh = matches!(event, AuthEvent::Refreshed { .. });
+                    let (now, effects) = next(&state, event);
+                    prop_assert_eq!(&now, &AuthState::SignedOut, "after {}", shown);
+                    prop_assert!(
+                        effects.iter().all(|e| matches!(
+                            e,
+                            Effect::ClearStorage | Effect::ClearStorageIf(_)
+                        )),
+                        "{} when signed out gave {:?}", shown, effects
+                    );
+                    prop_assert!(!is_refresh || effects.is_empty(), "{shown}: {effects:?}");
+                    state = now;
+                }
+            }
+
+            /// A refresh is accepted only for the session held: `Refreshed { previous, session }`
+            /// replaces the state by `SignedIn(session)`, persists and announces it exactly when
+            /// the client holds the session keyed `previous` (or is still `Loading`: the
+            /// start-up restore); otherwise the state is unchanged and there is no effect at all.
+            #[test]
+            fn a_refresh_is_accepted_only_for_the_session_held(
+                start in arb_start(),
+                events in prop::collection::vec(arb_event(), 0..40),
+            ) {
+                let mut state = start;
+                for event in events {
+                    let refresh = match &event {
+                        AuthEvent::Refreshed { previous, session } => {
+                            let held = match &state {
+                                AuthState::SignedIn(c) => SessionKey::of(c) == *previous,
+                                AuthState::Loading => true,
+                                AuthState::SignedOut => false,
+                            };
+                            Some((held, session.clone()))
+                        }
+                        _ => None,
+                    };
+                    let (now, effects) = next(&state, event);
+                    match refresh {
+                        Some((true, session)) => {
+                            prop_assert_eq!(&now, &AuthState::SignedIn(session.clone()));
+                            prop_assert_eq!(effects.first(), Some(&Effect::Persist(session)));
+                            prop_assert_eq!(effects.len(), 2);
+                        }
+                        Some((false, _)) => {
+                            prop_assert_eq!(&now, &state);
+                            prop_assert_eq!(effects, vec![]);
+                        }
+                        None => {}
+                    }
+                    state = now;
+                }
+            }
+
+            /// Every transition leaves a state and effects the table tests consider valid:
+            /// - `Loading` is left for good: no event leads back to it;
+            /// - from `SignedOut`, only `SignedIn` and `Adopted` sign in;
+            /// - `Persist(s)` only for the session now held, and only on a sign-in or an
+            ///   accepted refresh (an adopted or forgotten session is already the store's);
+            /// - `ClearStorage` only on a sign-out, `ClearStorageIf(t)` only on the rejection
+            ///   of `t`, both only when the state is now `SignedOut`, never with a `Persist`;
+            /// - at most one announcement, exactly one whenever the state changed, and it
+            ///   names the state now held: `SignedIn(s)`/`TokenRefreshed(s)` when holding `s`,
+            ///   `SignedOut` when signed out and not already signed out;
+            /// - `TokenRefreshed` only to subscribers already told of a session;
+            /// so what subscribers last heard is always the state (once out of `Loading`).
+            #[test]
+            fn every_transition_keeps_state_and_effects_consistent(
+                start in arb_start(),
+                events in prop::collection::vec(arb_event(), 0..40),
+            ) {
+                let mut state = start;
+                // What subscribers last heard (`None`: nothing yet).
+                let mut heard: Option<AuthState> = match &state {
+                    AuthState::Loading => None,
+                    other => Some(other.clone()),
+                };
+                for event in events {
+                    let shown = format!("{event:?} in {state:?}");
+                    let (now, effects) = next(&state, event.clone());
+                    prop_assert_ne!(&now, &AuthState::Loading, "{}", shown);
+                    if state == AuthState::SignedOut && now != AuthState::SignedOut {
+                        prop_assert!(
+                            matches!(event, AuthEvent::SignedIn(_) | AuthEvent::Adopted(_)),
+                            "{}", shown
+                        );
+                    }
+                    let emits: Vec<&AuthChange> = effects
+                        .iter()
+                        .filter_map(|e| match e {
+                            Effect::Emit(c) => Some(c),
+                            _ => None,
+                        })
+                        .collect();
+                    prop_assert!(emits.len() <= 1, "{}: {:?}", shown, effects);
+                    if now != state {
+                        prop_assert_eq!(emits.len(), 1, "{}: {:?}", shown, effects);
+                    }
+                    prop_assert!(effects.iter().filter(|e| is_write(e)).count() <= 1, "{shown}");
+                    for effect in &effects {
+                        match effect {
+                            Effect::Persist(s) => {
+                                prop_assert_eq!(&now, &AuthState::SignedIn(s.clone()), "{}", shown);
+                                prop_assert!(
+                                    matches!(event, AuthEvent::SignedIn(_) | AuthEvent::Refreshed { .. }),
+                                    "{}", shown
+                                );
+                            }
+                            Effect::ClearStorage => {
+                                prop_assert_eq!(&now, &AuthState::SignedOut, "{}", shown);
+                                prop_assert!(matches!(event, AuthEvent::SignedOut), "{}", shown);
+                            }
+                            Effect::ClearStorageIf(t) => {
+                                prop_assert_eq!(&now, &AuthState::SignedOut, "{}", shown);
+                                prop_assert!(
+                                    matches!(&event, AuthEvent::Rejected(r) if r == t),
+                                    "{}", shown
+                                );
+                            }
+                            Effect::Emit(AuthChange::SignedIn(s)) => {
+                                prop_assert_eq!(&now, &AuthState::SignedIn(s.clone()), "{}", shown);
+                            }
+                            Effect::Emit(AuthChange::TokenRefreshed(s)) => {
+                                prop_assert_eq!(&now, &AuthState::SignedIn(s.clone()), "{}", shown);
+                                prop_assert!(
+                                    matches!(heard, Some(AuthState::SignedIn(_))),
+                                    "{}: a refresh announced to subscribers told of no session",
+                                    shown
+                                );
+                            }
+                            Effect::Emit(AuthChange::SignedOut) => {
+                                prop_assert_eq!(&now, &AuthState::SignedOut, "{}", shown);
+                                prop_assert_ne!(&state, &AuthState::SignedOut, "{}", shown);
+                            }
+                        }
+                    }
+                    if let Some(change) = emits.first() {
+                        heard = Some(match change {
+                            AuthChange::SignedIn(s) | AuthChange::TokenRefreshed(s) => {
+                                AuthState::SignedIn(s.clone())
+                            }
+                            AuthChange::SignedOut => AuthState::SignedOut,
+                        });
+                    }
+                    if now != AuthState::Loading {
+                        prop_assert_eq!(heard.as_ref(), Some(&now), "subscribers out of date after {}", shown);
+                    }
+                    state = now;
+                }
+            }
+        }
+    }
 }

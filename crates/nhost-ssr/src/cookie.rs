@@ -193,7 +193,7 @@ impl CookieSettings {
         self.opened.len()
     }
 
-    /// Seals `session` into a cookie value of at most [`MAX_COOKIE_BYTES`] with the name: the
+    /// Seals `session` into a cookie value of at most [`MAX_COOKIE_BYTES`] with either name: the
     /// whole session when it fits, else without the user's metadata, else without the user (the
     /// access token's claims still carry id, roles and `is-anonymous`). `None` when even that does
     /// not fit (an access token of several kilobytes).
@@ -211,7 +211,10 @@ impl CookieSettings {
                 _ => session.user = None,
             }
             let json = serde_json::to_string(&session).ok()?;
-            if self.name.len() + 1 + sealed_len(json.len()) > MAX_COOKIE_BYTES {
+            // Counted with the longer of the cookie's two names (`__Host-<name>` whenever it is
+            // `Secure`): the sealed value is the same under both, and a browser drops a cookie
+            // whose `name=value` is over the limit — losing the session.
+            if self.secure_name.len() + 1 + sealed_len(json.len()) > MAX_COOKIE_BYTES {
                 continue;
             }
             let mut jar = CookieJar::new();
@@ -354,6 +357,293 @@ mod tests {
             jar.private_mut(&key).add(Cookie::new("c", "x".repeat(n)));
             let value = jar.get("c").map(|c| c.value().len());
             assert_eq!(value, Some(sealed_len(n)), "{n}");
+        }
+    }
+
+    /// Property tests (issue 13): seal/open round trip for any session up to the 4 KB rule.
+    ///
+    /// Sessions with arbitrary Unicode in every user field, nested JSON metadata and tokens of
+    /// up to several kilobytes, so that every outcome of [`CookieSettings::seal`] is common:
+    /// the whole session, the user without metadata, no user, nothing. Each property runs
+    /// [`CASES`] sessions (a few seconds in a debug build); `PROPTEST_CASES=…` runs longer. A
+    /// failure prints the shrunk session and saves its seed under `proptest-regressions/`
+    /// (committed: it is replayed first on every later run).
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+        use serde_json::{Value, json};
+
+        /// Sessions per property in a normal test run.
+        const CASES: u32 = 256;
+
+        fn config() -> ProptestConfig {
+            if std::env::var_os("PROPTEST_CASES").is_some() {
+                ProptestConfig::default()
+            } else {
+                ProptestConfig::with_cases(CASES)
+            }
+        }
+
+        /// Any printable Unicode (`\PC`: no control characters… but see [`arb_text`]).
+        fn arb_text(max: usize) -> impl Strategy<Value = String> {
+            prop_oneof![
+                4 => proptest::string::string_regex(&format!("\\PC{{0,{max}}}")).expect("regex"),
+                // Control characters, quotes and backslashes: what JSON must escape.
+                1 => proptest::string::string_regex(&format!("[\\x00-\\x1f\"\\\\é€𝄞]{{0,{max}}}"))
+                    .expect("regex"),
+            ]
+        }
+
+        fn arb_json() -> impl Strategy<Value = Value> {
+            let leaf = prop_oneof![
+                Just(Value::Null),
+                any::<bool>().prop_map(Value::from),
+                any::<i64>().prop_map(Value::from),
+                any::<u64>().prop_map(Value::from),
+                // Decimals as people write them. Arbitrary doubles do not survive: see
+                // `full_precision_floats_in_metadata_do_not_survive_the_cookie`.
+                (any::<i32>(), 0..7i32)
+                    .prop_map(|(m, e)| Value::from(f64::from(m) / 10f64.powi(e))),
+                arb_text(40).prop_map(Value::from),
+            ];
+            leaf.prop_recursive(4, 96, 8, |inner| {
+                prop_oneof![
+                    prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                    prop::collection::btree_map(arb_text(12), inner, 0..8)
+                        .prop_map(|m| Value::Object(m.into_iter().collect())),
+                ]
+            })
+        }
+
+        fn arb_user() -> impl Strategy<Value = Value> {
+            (
+                (arb_text(40), arb_text(400), arb_text(200), arb_text(8)),
+                (
+                    prop::option::of(arb_text(60)),
+                    prop::option::of(arb_text(20)),
+                    any::<(bool, bool, bool)>(),
+                ),
+                (arb_text(20), prop::collection::vec(arb_text(20), 0..6)),
+                prop_oneof![
+                    1 => Just(Value::Null),
+                    3 => arb_json(),
+                    // Metadata that alone is most of a cookie.
+                    1 => "[a-z]{1000,2500}".prop_map(|notes| json!({ "notes": notes })),
+                ],
+            )
+                .prop_map(
+                    |(
+                        (id, display_name, avatar_url, locale),
+                        (email, phone, (anonymous, email_verified, phone_verified)),
+                        (default_role, roles),
+                        metadata,
+                    )| {
+                        json!({
+                            "id": id, "createdAt": "2026-12-02T00:00:00Z",
+                            "displayName": display_name, "avatarUrl": avatar_url,
+                            "locale": locale, "email": email, "phoneNumber": phone,
+                            "isAnonymous": anonymous, "defaultRole": default_role,
+                            "roles": roles, "metadata": metadata,
+                            "emailVerified": email_verified,
+                            "phoneNumberVerified": phone_verified, "activeMfaType": null,
+                        })
+                    },
+                )
+        }
+
+        fn arb_session() -> impl Strategy<Value = Session> {
+            (
+                // A JWT is ASCII; sizes from tiny to more than the cookie can carry.
+                prop_oneof![
+                    2 => "[A-Za-z0-9_.-]{0,1200}",
+                    2 => "[A-Za-z0-9_.-]{1500,3200}",
+                    // Where a session without a user meets the 4 KB limit.
+                    1 => "[A-Za-z0-9_.-]{2880,3000}",
+                ],
+                (any::<u64>(), any::<u64>()),
+                (arb_text(40), arb_text(40)),
+                prop::option::of(arb_user()),
+                prop::option::of((
+                    arb_text(40),
+                    arb_text(20),
+                    prop::collection::vec(arb_text(20), 0..4),
+                    any::<bool>(),
+                )),
+            )
+                .prop_map(
+                    |(access, (expires_in, expires_at), (refresh, id), user, claims)| {
+                        let claims =
+                            claims.map(|(user_id, default_role, allowed_roles, anonymous)| {
+                                json!({
+                                    "user_id": user_id, "default_role": default_role,
+                                    "allowed_roles": allowed_roles, "is_anonymous": anonymous,
+                                })
+                            });
+                        serde_json::from_value(json!({
+                            "accessToken": access, "accessTokenExpiresIn": expires_in,
+                            "accessTokenExpiresAt": expires_at, "refreshToken": refresh,
+                            "refreshTokenId": id, "user": user, "claims": claims,
+                        }))
+                        .expect("session")
+                    },
+                )
+        }
+
+        fn arb_name() -> impl Strategy<Value = String> {
+            prop::sample::select(vec![
+                "nhostSession",
+                "s",
+                "a-rather-long-session-cookie-name",
+            ])
+            .prop_map(str::to_owned)
+        }
+
+        fn settings_named(name: String) -> CookieSettings {
+            CookieSettings::new(
+                name,
+                Key::generate(),
+                SecureCookie::Always,
+                Duration::from_secs(60),
+            )
+        }
+
+        /// The forms `seal` may store, fullest first: the session, its user without metadata,
+        /// no user.
+        fn forms(session: &Session) -> Vec<Session> {
+            let mut forms = vec![session.clone()];
+            if let Some(user) = session.user.as_ref().filter(|u| !u.metadata.is_null()) {
+                let mut s = session.clone();
+                let mut user = user.clone();
+                user.metadata = Value::Null;
+                s.user = Some(user);
+                forms.push(s);
+            }
+            if session.user.is_some() {
+                let mut s = session.clone();
+                s.user = None;
+                forms.push(s);
+            }
+            forms
+        }
+
+        /// `name=value` as the browser stores it, for the longer of the two names the cookie
+        /// goes by (`__Host-<name>` whenever it is `Secure`), sealed by the jar itself.
+        fn stored_bytes(settings: &CookieSettings, session: &Session) -> usize {
+            let json = serde_json::to_string(session).expect("json");
+            let mut jar = CookieJar::new();
+            jar.private_mut(&settings.key)
+                .add(Cookie::new(settings.name.clone(), json));
+            let value = jar.get(&settings.name).map_or(0, |c| c.value().len());
+            settings
+                .wire_name(true)
+                .len()
+                .max(settings.wire_name(false).len())
+                + 1
+                + value
+        }
+
+        /// Found by `seal_then_open_gives_back_the_fullest_form_that_fits`: `seal` counted the
+        /// configured name, but a `Secure` cookie goes out as `__Host-<name>`, 7 bytes longer,
+        /// so a session just under the limit made a 4097–4103-byte cookie that browsers drop.
+        #[test]
+        fn the_limit_counts_the_host_prefixed_name() {
+            let settings = settings_named("s".into());
+            let mut sealed = 0;
+            for len in 2800..3000 {
+                let mut session = session();
+                session.access_token = nhost_core::AccessToken::new("a".repeat(len));
+                if let Some(value) = settings.seal(&session) {
+                    sealed += 1;
+                    let stored = settings.wire_name(true).len() + 1 + value.len();
+                    assert!(stored <= MAX_COOKIE_BYTES, "{stored} bytes at {len}");
+                }
+            }
+            assert!(sealed > 0, "the range crosses the limit");
+        }
+
+        /// Found by `seal_then_open_gives_back_the_fullest_form_that_fits` with arbitrary
+        /// doubles in the user's metadata: serde_json without its `float_roundtrip` feature
+        /// reads some doubles back one unit in the last place off (here `-2.267653573723108e-285`
+        /// comes back as `-2.2676535737231078e-285`), so the session opened from the cookie is not the one sealed. Not
+        /// fixed here (the fix, `features = ["float_roundtrip"]` on the workspace's
+        /// `serde_json`, changes every crate's JSON parsing); run with `--ignored` to see it.
+        #[test]
+        #[ignore = "serde_json reads some doubles back 1 ULP off without `float_roundtrip`"]
+        fn full_precision_floats_in_metadata_do_not_survive_the_cookie() {
+            let settings = settings_named("nhostSession".into());
+            let mut session = session();
+            session.user = Some(
+                serde_json::from_value(json!({
+                    "id": "u", "metadata": {"g": -2.267653573723108e-285}
+                }))
+                .expect("user"),
+            );
+            let sealed = settings.seal(&session).expect("fits");
+            assert_eq!(settings.open(&sealed).as_deref(), Some(&session));
+        }
+
+        proptest! {
+            #![proptest_config(config())]
+
+            /// For any session, `seal` gives `None` or a value that, under either of the
+            /// cookie's names (`__Host-<name>` included), fits [`MAX_COOKIE_BYTES`] of
+            /// `name=value`; `open` of that value gives back the fullest form that fits — the
+            /// session, else its user without metadata, else no user — and `None` means that
+            /// not even the form without a user fits.
+            #[test]
+            fn seal_then_open_gives_back_the_fullest_form_that_fits(
+                name in arb_name(),
+                session in arb_session(),
+            ) {
+                let settings = settings_named(name);
+                let forms = forms(&session);
+                let fitting = forms
+                    .iter()
+                    .find(|f| stored_bytes(&settings, f) <= MAX_COOKIE_BYTES);
+                match settings.seal(&session) {
+                    None => prop_assert!(
+                        fitting.is_none(),
+                        "nothing sealed though a form of {} bytes fits",
+                        fitting.map_or(0, |f| stored_bytes(&settings, f))
+                    ),
+                    Some(value) => {
+                        for https in [true, false] {
+                            let stored = settings.wire_name(https).len() + 1 + value.len();
+                            prop_assert!(
+                                stored <= MAX_COOKIE_BYTES,
+                                "{} bytes of `{}=…`", stored, settings.wire_name(https)
+                            );
+                        }
+                        let opened = settings.open(&value);
+                        prop_assert_eq!(opened.as_deref(), fitting, "the fullest form that fits");
+                        // A fresh open (not the opened-cookie memory) agrees.
+                        settings.opened.clear();
+                        let fresh = settings.open(&value);
+                        prop_assert_eq!(fresh.as_deref(), fitting);
+                    }
+                }
+            }
+
+            /// A sealed value with any one byte changed (to any other printable ASCII byte)
+            /// never opens — not even through the opened-cookie memory, which holds the
+            /// original.
+            #[test]
+            fn a_flipped_byte_never_opens(
+                session in arb_session(),
+                at in any::<prop::sample::Index>(),
+                byte in 0x21u8..0x7f,
+            ) {
+                let settings = settings_named("nhostSession".into());
+                let Some(value) = settings.seal(&session) else {
+                    return Ok(());
+                };
+                prop_assert!(settings.open(&value).is_some());
+                let mut bytes = value.clone().into_bytes();
+                let i = at.index(bytes.len());
+                bytes[i] = if bytes[i] == byte { byte ^ 0x01 } else { byte };
+                let flipped = String::from_utf8(bytes).expect("ASCII");
+                prop_assert!(settings.open(&flipped).is_none(), "byte {} of {}", i, value.len());
+            }
         }
     }
 }
