@@ -400,10 +400,11 @@ mod tests {
                 any::<bool>().prop_map(Value::from),
                 any::<i64>().prop_map(Value::from),
                 any::<u64>().prop_map(Value::from),
-                // Decimals as people write them. Arbitrary doubles do not survive: see
-                // `full_precision_floats_in_metadata_do_not_survive_the_cookie`.
-                (any::<i32>(), 0..7i32)
-                    .prop_map(|(m, e)| Value::from(f64::from(m) / 10f64.powi(e))),
+                // Any double: with serde_json's `float_roundtrip` they come back bit for bit
+                // (see `full_precision_floats_in_metadata_survive_the_cookie`).
+                any::<f64>()
+                    .prop_filter("JSON has no NaN or infinity", |f| f.is_finite())
+                    .prop_map(Value::from),
                 arb_text(40).prop_map(Value::from),
             ];
             leaf.prop_recursive(4, 96, 8, |inner| {
@@ -563,13 +564,11 @@ mod tests {
 
         /// Found by `seal_then_open_gives_back_the_fullest_form_that_fits` with arbitrary
         /// doubles in the user's metadata: serde_json without its `float_roundtrip` feature
-        /// reads some doubles back one unit in the last place off (here `-2.267653573723108e-285`
-        /// comes back as `-2.2676535737231078e-285`), so the session opened from the cookie is not the one sealed. Not
-        /// fixed here (the fix, `features = ["float_roundtrip"]` on the workspace's
-        /// `serde_json`, changes every crate's JSON parsing); run with `--ignored` to see it.
+        /// read some doubles back one unit in the last place off (here `-2.267653573723108e-285`
+        /// came back as `-2.2676535737231078e-285`), so the session opened from the cookie was
+        /// not the one sealed. The workspace's serde_json now has `float_roundtrip`.
         #[test]
-        #[ignore = "serde_json reads some doubles back 1 ULP off without `float_roundtrip`"]
-        fn full_precision_floats_in_metadata_do_not_survive_the_cookie() {
+        fn full_precision_floats_in_metadata_survive_the_cookie() {
             let settings = settings_named("nhostSession".into());
             let mut session = session();
             session.user = Some(
