@@ -293,22 +293,28 @@ async fn the_web_lock_is_exclusive_and_released_on_drop() {
     assert_eq!(lock_queue().await, (0, 0), "nothing left behind");
 }
 
-/// Another tab's hold (the lock manager is per origin: a holder in this page's JavaScript is
-/// what another tab is to it).
-#[wasm_bindgen_test]
-async fn a_lock_held_by_other_javascript_is_waited_for() {
+/// Takes the lock from the page's own JavaScript, as another tab would; calling the returned
+/// function releases it.
+async fn hold_from_javascript() -> Function {
     let take = js_function(
         "name",
         "return new Promise(granted => navigator.locks.request(name, () =>
             new Promise(release => granted(release))));",
     );
-    let release: Function = promise(
+    promise(
         take.call1(&JsValue::NULL, &WEB_LOCK_NAME.into())
             .expect("request"),
     )
     .await
     .dyn_into()
-    .expect("the release function");
+    .expect("the release function")
+}
+
+/// Another tab's hold (the lock manager is per origin: a holder in this page's JavaScript is
+/// what another tab is to it).
+#[wasm_bindgen_test]
+async fn a_lock_held_by_other_javascript_is_waited_for() {
+    let release = hold_from_javascript().await;
     let mut ours = LocalStorage.lock();
     assert!(
         poll_for(300, &mut ours).await.is_none(),
@@ -359,18 +365,7 @@ async fn an_abandoned_lock_request_never_blocks_the_others() {
 /// more, and the future is dropped before it took the grant. The grant must be released.
 #[wasm_bindgen_test]
 async fn a_grant_that_crosses_the_drop_is_released() {
-    let take = js_function(
-        "name",
-        "return new Promise(granted => navigator.locks.request(name, () =>
-            new Promise(release => granted(release))));",
-    );
-    let release: Function = promise(
-        take.call1(&JsValue::NULL, &WEB_LOCK_NAME.into())
-            .expect("request"),
-    )
-    .await
-    .dyn_into()
-    .expect("the release function");
+    let release = hold_from_javascript().await;
     let mut ours = LocalStorage.lock();
     assert!(poll_for(100, &mut ours).await.is_none(), "queued");
     release.call0(&JsValue::NULL).expect("release");
