@@ -541,17 +541,7 @@ async fn two_hundred_parallel_token_calls_with_one_expired_cookie_cost_one_refre
                 .header("cookie", &old)
                 .header("x-nhost-csrf", "1")
                 .header("sec-fetch-site", "same-origin");
-            tokio::spawn(async move {
-                let resp = request.send().await.expect("response");
-                let status = resp.status().as_u16();
-                let set: Vec<String> = resp
-                    .headers()
-                    .get_all("set-cookie")
-                    .iter()
-                    .map(|v| v.to_str().unwrap_or_default().to_owned())
-                    .collect();
-                (status, resp.text().await.unwrap_or_default(), set)
-            })
+            tokio::spawn(send_collecting(request))
         })
         .collect();
     let mut replies = Vec::new();

@@ -276,6 +276,19 @@ pub fn nothing_listening() -> String {
     format!("http://127.0.0.1:{port}")
 }
 
+/// Sends `request`: its status, body and `Set-Cookie` values.
+pub async fn send_collecting(request: reqwest::RequestBuilder) -> (u16, String, Vec<String>) {
+    let resp = request.send().await.expect("response");
+    let status = resp.status().as_u16();
+    let set: Vec<String> = resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap_or_default().to_owned())
+        .collect();
+    (status, resp.text().await.unwrap_or_default(), set)
+}
+
 /// Sends `n` parallel `GET /` with `cookie` to the given base URLs, round-robin.
 pub async fn storm(bases: &[String], cookie: &str, n: usize) -> Vec<(u16, String, Vec<String>)> {
     let client = reqwest::Client::new();
@@ -283,17 +296,7 @@ pub async fn storm(bases: &[String], cookie: &str, n: usize) -> Vec<(u16, String
         .map(|i| {
             let url = format!("{}/", bases[i % bases.len()]);
             let request = client.get(url).header("cookie", cookie);
-            tokio::spawn(async move {
-                let resp = request.send().await.expect("response");
-                let status = resp.status().as_u16();
-                let set: Vec<String> = resp
-                    .headers()
-                    .get_all("set-cookie")
-                    .iter()
-                    .map(|v| v.to_str().unwrap_or_default().to_owned())
-                    .collect();
-                (status, resp.text().await.unwrap_or_default(), set)
-            })
+            tokio::spawn(send_collecting(request))
         })
         .collect();
     let mut out = Vec::with_capacity(n);
