@@ -151,12 +151,18 @@ fn locked_wasm_bindgen_version() -> Result<String> {
 
 /// Checks that `wasm-bindgen-test-runner` is on `PATH` at `Cargo.lock`'s version.
 pub(crate) fn check_runner() -> Result<()> {
+    check_wasm_bindgen("wasm-bindgen-test-runner")
+}
+
+/// Checks that `program` of wasm-bindgen-cli (`wasm-bindgen`, `wasm-bindgen-test-runner`) is on
+/// `PATH` at `Cargo.lock`'s `wasm-bindgen` version.
+pub(crate) fn check_wasm_bindgen(program: &str) -> Result<()> {
     let wanted = locked_wasm_bindgen_version()?;
     let install = format!(
         "`cargo install wasm-bindgen-cli --version {wanted} --locked` \
          (drop `--locked` if the registry lacks one of its locked dependencies; .ci/run does both)"
     );
-    let out = Command::new("wasm-bindgen-test-runner")
+    let out = Command::new(program)
         .arg("--version")
         .stderr(Stdio::null())
         .output();
@@ -168,16 +174,16 @@ pub(crate) fn check_runner() -> Result<()> {
             .to_owned(),
         _ => {
             return Err(format!(
-                "wasm-bindgen-test-runner is missing (the browser tests need it at version \
-                 {wanted}, the `wasm-bindgen` version in Cargo.lock): {install}"
+                "{program} is missing (needed at version {wanted}, the `wasm-bindgen` version in \
+                 Cargo.lock): {install}"
             )
             .into());
         }
     };
     if found != wanted {
         return Err(format!(
-            "wasm-bindgen-test-runner is version {found}, but Cargo.lock has wasm-bindgen \
-             {wanted}; they must match: {install}"
+            "{program} is version {found}, but Cargo.lock has wasm-bindgen {wanted}; they \
+             must match: {install}"
         )
         .into());
     }

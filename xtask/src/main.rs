@@ -12,7 +12,9 @@
 //!
 //! The changesets workflow lives in the library half of this crate (`src/lib.rs`).
 
+mod axum_ssr;
 mod bench;
+mod bundle;
 mod browser;
 mod services;
 mod signals;
@@ -37,6 +39,7 @@ COMMANDS:
     test [ARGS]                  Run every test (nextest + doctests) against a throwaway PostgreSQL
     bench emulator [OPTIONS]     Load-test nhost-auth-emulator (anonymous sign-ins, token refreshes)
     bench wasm-size              Bundle size of the Yew example against a bare Yew app (gzip)
+    axum-ssr                     Build the full-stack example's bundle and serve the hydrated site
     yew-csr                      Build the Yew example for the browser and serve it with an emulator
     changeset add|check          Write a changeset / check changesets/ (file:line for each problem)
     release [status|version|publish|pre]
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "test" => test::run(rest),
         "bench" => bench::run(rest),
+        "axum-ssr" => axum_ssr::run(rest),
         "yew-csr" => yew_csr::run(rest),
         "changeset" => xtask::changeset::run(rest),
         "release" => xtask::release::run(rest),

@@ -32,7 +32,8 @@ Chromium:
 then builds the Yew example with the dev profile into target/yew-csr/dist-dev for its
 end-to-end tests (examples/yew-csr/tests/e2e.rs: the example's server, driven over WebDriver in
 headless Chromium), which run among the others with NHOST_E2E_DIST=<dist> and
-CHROMEDRIVER=<path> set,
+CHROMEDRIVER=<path> set; likewise the full-stack example's bundle into
+target/axum-ssr/dist-dev for its tests/hydrated.rs (NHOST_E2E_AXUM_SSR_DIST=<dist>),
 
 and, when missing, installs the JavaScript client test packages with `npm ci`. Exits non-zero
 if any step failed.
@@ -100,15 +101,19 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
     // End-to-end tests of the Yew example over WebDriver: the app is built here with the dev
     // profile (fast); its `tests/e2e.rs` (served by its own binary, driven in headless Chromium)
     // runs with the rest under nextest (or `cargo test`), which gets these variables.
-    let (e2e_build, dist) = crate::yew_csr::build_steps("dev")?;
+    let (e2e_build, dist) = crate::bundle::steps("example-yew-csr", "dev")?;
+    // The same for the full-stack example's bundle (examples/axum-ssr/tests/hydrated.rs).
+    let (ssr_build, ssr_dist) = crate::bundle::steps("example-axum-ssr", "dev")?;
     let e2e_env = [
         ("NHOST_E2E_DIST", dist.into_os_string()),
+        ("NHOST_E2E_AXUM_SSR_DIST", ssr_dist.into_os_string()),
         (
             "CHROMEDRIVER",
             crate::browser::chromedriver()?.into_os_string(),
         ),
     ];
     steps.extend(e2e_build);
+    steps.extend(ssr_build);
     if let Some(npm) = js_client_install()? {
         steps.insert(0, ("npm ci (JavaScript client tests)".into(), npm));
     }

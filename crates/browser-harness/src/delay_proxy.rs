@@ -1,8 +1,8 @@
 //! A TCP proxy on loopback that adds latency: a far-away server on the test's own machine.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -40,11 +40,24 @@ use tokio::time::Instant;
 /// proxy.set_delay(Duration::from_millis(400));
 /// # }
 /// ```
+///
+/// Started with [`DelayProxy::start_recording`], it also keeps every byte it carries, in each
+/// direction, for the test to search: what a browser received from a site, which requests a site
+/// sent its auth server.
 #[derive(Debug)]
 pub struct DelayProxy {
     url: String,
     delay_ms: Arc<AtomicU64>,
+    recording: Option<Recording>,
     task: tokio::task::JoinHandle<()>,
+}
+
+/// The bytes a recording proxy carried: to the upstream, and from it (every connection's, in the
+/// order their chunks arrived).
+#[derive(Debug, Clone, Default)]
+struct Recording {
+    to_upstream: Arc<Mutex<Vec<u8>>>,
+    from_upstream: Arc<Mutex<Vec<u8>>>,
 }
 
 impl DelayProxy {
@@ -55,6 +68,24 @@ impl DelayProxy {
     ///
     /// When it cannot listen on loopback, or outside a tokio runtime.
     pub async fn start(upstream: SocketAddr, one_way: Duration) -> DelayProxy {
+        DelayProxy::listen(upstream, one_way, None).await
+    }
+
+    /// Like [`DelayProxy::start`], and keeps every byte carried: see [`DelayProxy::to_upstream`]
+    /// and [`DelayProxy::from_upstream`]. For tests: the recording grows without bound.
+    ///
+    /// # Panics
+    ///
+    /// As [`DelayProxy::start`].
+    pub async fn start_recording(upstream: SocketAddr, one_way: Duration) -> DelayProxy {
+        DelayProxy::listen(upstream, one_way, Some(Recording::default())).await
+    }
+
+    async fn listen(
+        upstream: SocketAddr,
+        one_way: Duration,
+        recording: Option<Recording>,
+    ) -> DelayProxy {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("the delay proxy cannot listen on 127.0.0.1");
@@ -63,9 +94,11 @@ impl DelayProxy {
             .expect("the delay proxy's listener has an address");
         let delay_ms = Arc::new(AtomicU64::new(millis(one_way)));
         let delay = delay_ms.clone();
+        let record = recording.clone();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let delay = delay.clone();
+                let record = record.clone();
                 tokio::spawn(async move {
                     // An upstream that refuses: the client sees its connection closed.
                     let Ok(server) = TcpStream::connect(upstream).await else {
@@ -73,9 +106,13 @@ impl DelayProxy {
                     };
                     let (client_read, client_write) = client.into_split();
                     let (server_read, server_write) = server.into_split();
+                    let (up, down) = match record {
+                        Some(r) => (Some(r.to_upstream), Some(r.from_upstream)),
+                        None => (None, None),
+                    };
                     tokio::join!(
-                        pump(client_read, server_write, delay.clone()),
-                        pump(server_read, client_write, delay)
+                        pump(client_read, server_write, delay.clone(), up),
+                        pump(server_read, client_write, delay, down)
                     );
                 });
             }
@@ -83,6 +120,7 @@ impl DelayProxy {
         DelayProxy {
             url: format!("http://{addr}"),
             delay_ms,
+            recording,
             task,
         }
     }
@@ -95,6 +133,23 @@ impl DelayProxy {
     /// The one-way delay now.
     pub fn delay(&self) -> Duration {
         Duration::from_millis(self.delay_ms.load(Ordering::SeqCst))
+    }
+
+    /// Every byte clients sent the upstream so far (a recording proxy; empty otherwise).
+    pub fn to_upstream(&self) -> Vec<u8> {
+        self.recorded(|r| &r.to_upstream)
+    }
+
+    /// Every byte the upstream sent clients so far (a recording proxy; empty otherwise).
+    pub fn from_upstream(&self) -> Vec<u8> {
+        self.recorded(|r| &r.from_upstream)
+    }
+
+    fn recorded(&self, side: impl Fn(&Recording) -> &Arc<Mutex<Vec<u8>>>) -> Vec<u8> {
+        self.recording
+            .as_ref()
+            .map(|r| side(r).lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .unwrap_or_default()
     }
 
     /// Changes the one-way delay of the chunks read from now on (those already read keep theirs).
@@ -113,9 +168,14 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
 
-/// Copies `from` to `to`, each chunk leaving `delay` after it arrived; shuts `to` down when
-/// `from` ends, so that a half-close reaches the other side.
-async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Arc<AtomicU64>) {
+/// Copies `from` to `to`, each chunk leaving `delay` after it arrived (and appended to `record`
+/// when recording); shuts `to` down when `from` ends, so that a half-close reaches the other side.
+async fn pump(
+    mut from: OwnedReadHalf,
+    mut to: OwnedWriteHalf,
+    delay: Arc<AtomicU64>,
+    record: Option<Arc<Mutex<Vec<u8>>>>,
+) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(Instant, Vec<u8>)>();
     let reader = async move {
         let mut buf = vec![0u8; 16 * 1024];
@@ -123,6 +183,12 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, delay: Arc<Atomic
             match from.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    if let Some(record) = &record {
+                        record
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .extend_from_slice(&buf[..n]);
+                    }
                     let due = Instant::now() + Duration::from_millis(delay.load(Ordering::SeqCst));
                     if tx.send((due, buf[..n].to_vec())).is_err() {
                         break;
@@ -188,5 +254,17 @@ mod tests {
         assert_eq!(proxy.delay(), Duration::ZERO);
         let took = round_trip(&mut stream, b"again").await;
         assert!(took < Duration::from_millis(150), "round trip {took:?}");
+        assert!(proxy.to_upstream().is_empty(), "not recording");
+    }
+
+    #[tokio::test]
+    async fn a_recording_proxy_keeps_both_directions() {
+        let proxy = DelayProxy::start_recording(echo_server().await, Duration::ZERO).await;
+        let addr = proxy.url().strip_prefix("http://").expect("an http URL");
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        round_trip(&mut stream, b"one ").await;
+        round_trip(&mut stream, b"two").await;
+        assert_eq!(proxy.to_upstream(), b"one two");
+        assert_eq!(proxy.from_upstream(), b"one two");
     }
 }

@@ -88,7 +88,7 @@ pub use crate::endpoints::{
 pub use crate::extract::{NhostAuth, Session, SessionRejection};
 pub use crate::layer::{NhostSessionLayer, NhostSessionLayerBuilder, NhostSessionService};
 pub use crate::origin::is_same_origin;
-pub use crate::public_session::{PublicSession, SESSION_SCRIPT_ID, session_script};
+pub use crate::public_session::{PublicSession, SESSION_SCRIPT_ID, json_script, session_script};
 #[cfg(feature = "redis")]
 pub use crate::redis::RedisCoordinator;
 pub use nhost_core;

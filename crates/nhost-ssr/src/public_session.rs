@@ -1,5 +1,5 @@
-//! [`PublicSession`]: the part of a session the browser may hold, and [`session_script`], the
-//! page's copy of it for hydration.
+//! [`PublicSession`]: the part of a session the browser may hold, [`session_script`], the
+//! page's copy of it for hydration, and [`json_script`] for the page's other props.
 
 use nhost_core::{AccessToken, Session, User};
 use serde::{Deserialize, Serialize};
@@ -82,14 +82,50 @@ pub fn session_script(session: Option<&Session>) -> String {
     struct Page {
         session: Option<PublicSession>,
     }
-    let json = serde_json::to_string(&Page {
-        session: session.map(PublicSession::new),
-    })
+    json_script(
+        SESSION_SCRIPT_ID,
+        &Page {
+            session: session.map(PublicSession::new),
+        },
+    )
     // A `PublicSession` is strings, numbers and JSON values: it always serialises.
-    .unwrap_or_else(|_| r#"{"session":null}"#.to_owned());
-    let mut script = String::with_capacity(json.len() + 64);
+    .unwrap_or_else(|_| {
+        format!(r#"<script type="application/json" id="{SESSION_SCRIPT_ID}">{{"session":null}}</script>"#)
+    })
+}
+
+/// Any value as `<script type="application/json" id="{id}">…</script>`, escaped as
+/// [`session_script`] escapes the session: how a page hands the browser the other props it was
+/// rendered with, so that hydration starts from the same values (an app's `main` reads the
+/// element's text and parses it with `serde_json`). Every `<`, `>` and `&` (and U+2028, U+2029)
+/// in the JSON becomes `\uXXXX`, so no string can close the element; `id` is written with
+/// `"`, `<`, `>` and `&` escaped as HTML character references.
+///
+/// ```
+/// let script = nhost_ssr::json_script("page-props", &serde_json::json!({"title": "</script>"}))?;
+/// assert_eq!(
+///     script,
+///     r#"<script type="application/json" id="page-props">{"title":"\u003c/script\u003e"}</script>"#
+/// );
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// When `value` cannot be serialised as JSON (a map with non-string keys, a failing `Serialize`).
+pub fn json_script<T: Serialize + ?Sized>(id: &str, value: &T) -> serde_json::Result<String> {
+    let json = serde_json::to_string(value)?;
+    let mut script = String::with_capacity(json.len() + id.len() + 48);
     script.push_str(r#"<script type="application/json" id=""#);
-    script.push_str(SESSION_SCRIPT_ID);
+    for c in id.chars() {
+        match c {
+            '"' => script.push_str("&quot;"),
+            '<' => script.push_str("&lt;"),
+            '>' => script.push_str("&gt;"),
+            '&' => script.push_str("&amp;"),
+            c => script.push(c),
+        }
+    }
     script.push_str(r#"">"#);
     for c in json.chars() {
         match c {
@@ -104,7 +140,7 @@ pub fn session_script(session: Option<&Session>) -> String {
         }
     }
     script.push_str("</script>");
-    script
+    Ok(script)
 }
 
 #[cfg(test)]
@@ -184,6 +220,23 @@ mod tests {
                 .expect("seconds")
                 > 900
         );
+    }
+
+    #[test]
+    fn json_script_escapes_the_id_and_any_value() {
+        let value = serde_json::json!({"a": "</script><!--", "b": [1.5, null, "\u{2028}&"]});
+        let script = json_script("x\"><script>", &value).expect("serialisable");
+        let open = r#"<script type="application/json" id="x&quot;&gt;&lt;script&gt;">"#;
+        let body = script
+            .strip_prefix(open)
+            .and_then(|s| s.strip_suffix("</script>"))
+            .expect("one element");
+        assert!(!body.contains(['<', '>', '&', '\u{2028}']), "{script}");
+        let back: serde_json::Value = serde_json::from_str(body).expect("JSON");
+        assert_eq!(back, value);
+        // Maps with non-string keys are an error, not a panic.
+        let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        assert!(json_script("x", &bad).is_err());
     }
 
     #[test]

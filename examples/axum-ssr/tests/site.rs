@@ -48,7 +48,7 @@ async fn site() -> (Emulator, Router) {
         .secure(nhost_ssr::SecureCookie::PlainHttpDevelopment)
         .build()
         .expect("layer");
-    (emulator, example_axum_ssr::router(layer))
+    (emulator, example_axum_ssr::router(layer, None))
 }
 
 async fn send(
@@ -329,7 +329,7 @@ async fn error_pages_show_no_internal_details() {
         .cookie_key(nhost_ssr::key_from_bytes(&[3u8; 64]).expect("key"))
         .build()
         .expect("layer");
-    let app = example_axum_ssr::router(layer);
+    let app = example_axum_ssr::router(layer, None);
     let reply = send(&app, "POST", "/auth/sign-in/anonymous", None, None, None).await;
     assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{}", reply.body);
     assert!(reply.body.contains("role=\"alert\""), "{}", reply.body);
