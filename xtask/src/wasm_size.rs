@@ -1,5 +1,7 @@
 //! `cargo xtask bench wasm-size`: what nhost adds to a Yew app's bundle, measured against a bare
-//! Yew app with the same UI (`examples/yew-csr-bare`), both built in the same run.
+//! Yew app with the same UI, all built in the same run — for the single-page app
+//! (`examples/yew-csr` against `examples/yew-csr-bare`) and for the full-stack site's hydrating
+//! bundle (`examples/axum-ssr` against `examples/axum-ssr-bare`).
 //!
 //! Both are measured after `wasm-bindgen`, and again after `wasm-opt -Oz` when the `wasm-opt` on
 //! `PATH` can read the module (Debian's binaryen 108 cannot; the npm package `binaryen` can).
@@ -9,26 +11,31 @@ use std::process::{Command, ExitCode, Stdio};
 
 use crate::{Result, target_dir};
 
-const APPS: [&str; 2] = ["example-yew-csr-bare", "example-yew-csr"];
+/// `(bare app, app with nhost)` pairs, measured against each other.
+const PAIRS: [(&str, &str); 2] = [
+    ("example-yew-csr-bare", "example-yew-csr"),
+    ("example-axum-ssr-bare", "example-axum-ssr"),
+];
 
 pub(crate) fn run() -> Result<ExitCode> {
     crate::browser::check_runner()?;
-    let mut build = crate::wasm::cargo_command("build")?;
-    build.args(["--profile", "wasm-release"]);
-    for app in APPS {
-        build.args(["-p", app]);
+    // One cargo build per pair: built together, the four would share one set of features
+    // (Yew's `csr` and `hydration`, web-sys's), and each bundle would carry the others'.
+    let mut wasm_dir = None;
+    for (bare, app) in PAIRS {
+        let mut build = crate::wasm::cargo_command("build")?;
+        build.args(["--profile", "wasm-release", "-p", bare, "-p", app]);
+        wasm_dir = Some(crate::wasm::output_dir(&build, "wasm-release"));
+        eprintln!("xtask: building {bare} and {app} for wasm32 (profile wasm-release)");
+        if !build.status()?.success() {
+            return Err(format!("the wasm32 build of {bare} and {app} failed").into());
+        }
     }
-    let wasm_dir = crate::wasm::output_dir(&build, "wasm-release");
-    eprintln!(
-        "xtask: building {} for wasm32 (profile wasm-release)",
-        APPS.join(" and ")
-    );
-    if !build.status()?.success() {
-        return Err("the wasm32 build failed".into());
-    }
+    let wasm_dir = wasm_dir.ok_or("no app to measure")?;
+    let apps: Vec<&str> = PAIRS.iter().flat_map(|(bare, app)| [*bare, *app]).collect();
     let mut wasm_opt = wasm_opt_version();
     let mut rows = Vec::new();
-    for app in APPS {
+    for app in apps {
         let out = target_dir().join("wasm-size").join(app);
         std::fs::create_dir_all(&out)?;
         let status = Command::new("wasm-bindgen")
@@ -90,23 +97,28 @@ pub(crate) fn run() -> Result<ExitCode> {
         );
     }
     let kb = |b: i64| b as f64 / 1024.0;
-    let plain_added = rows[1].1.gz as i64 - rows[0].1.gz as i64;
-    println!(
-        "\nnhost adds {plain_added} bytes gzip ({:.1} KB) before wasm-opt",
-        kb(plain_added)
-    );
-    match (&rows[0].2, &rows[1].2, &wasm_opt) {
-        (Some(bare), Some(example), Some(version)) => {
-            let added = example.gz as i64 - bare.gz as i64;
-            println!(
-                "nhost adds {added} bytes gzip ({:.1} KB) after wasm-opt -Oz ({version})",
-                kb(added)
-            );
+    for (pair, (bare, app)) in rows.chunks(2).zip(PAIRS) {
+        let [(_, bare_plain, bare_opt), (_, plain, opt)] = pair else {
+            continue;
+        };
+        let plain_added = plain.gz as i64 - bare_plain.gz as i64;
+        println!(
+            "\n{app} (against {bare}): nhost adds {plain_added} bytes gzip ({:.1} KB) before wasm-opt",
+            kb(plain_added)
+        );
+        match (bare_opt, opt, &wasm_opt) {
+            (Some(bare_size), Some(app_size), Some(version)) => {
+                let added = app_size.gz as i64 - bare_size.gz as i64;
+                println!(
+                    "{app} (against {bare}): nhost adds {added} bytes gzip ({:.1} KB) after wasm-opt -Oz ({version})",
+                    kb(added),
+                );
+            }
+            _ => println!(
+                "wasm-opt: none that can read the module is installed (Debian's binaryen is too old; \
+                 `npm install -g binaryen` brings a current one)"
+            ),
         }
-        _ => println!(
-            "wasm-opt: none that can read the module is installed (Debian's binaryen is too old; \
-             `npm install -g binaryen` brings a current one)"
-        ),
     }
     Ok(ExitCode::SUCCESS)
 }

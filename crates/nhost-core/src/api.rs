@@ -76,18 +76,25 @@ pub(crate) struct SignOutRequest<'a> {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct EmailPasswordRequest<'a> {
     pub(crate) email: &'a str,
     pub(crate) password: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) options: Option<&'a SignUpOptions>,
+    /// PKCE: the S256 challenge of the verifier this client keeps (sign-up only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) code_challenge: Option<&'a str>,
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub(crate) struct PasswordlessEmailRequest<'a> {
     pub(crate) email: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) options: Option<&'a SignUpOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) code_challenge: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -99,6 +106,16 @@ pub(crate) struct DeanonymizeRequest<'a> {
     pub(crate) password: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) options: Option<&'a SignUpOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) code_challenge: Option<&'a str>,
+}
+
+/// `POST /token/exchange`: a PKCE link's one-time code and the verifier of its challenge.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct TokenExchangeRequest<'a> {
+    pub(crate) code: &'a str,
+    pub(crate) code_verifier: &'a str,
 }
 
 /// A request body: serde on native; in the browser the hand mapping of `json.rs`, written by

@@ -845,6 +845,7 @@ impl NhostClient {
             email,
             password,
             options: None,
+            code_challenge: None,
         };
         let session = self
             .post_for_session("/signin/email-password", &body)
@@ -872,10 +873,12 @@ impl NhostClient {
             };
             return self.deanonymize(method, options).await;
         }
+        let challenge = self.pkce_challenge()?;
         let body = api::EmailPasswordRequest {
             email,
             password,
             options: options.as_ref(),
+            code_challenge: challenge.as_deref(),
         };
         match self
             .post_for_session("/signup/email-password", &body)
@@ -898,9 +901,11 @@ impl NhostClient {
         check_email(email)?;
         self.direct_mode_only("magic links")?;
         self.ensure_signed_out()?;
+        let challenge = self.pkce_challenge()?;
         let body = api::PasswordlessEmailRequest {
             email,
             options: options.as_ref(),
+            code_challenge: challenge.as_deref(),
         };
         let _: String = self
             .inner
@@ -938,11 +943,13 @@ impl NhostClient {
                 "the signed-in user is not anonymous",
             ));
         }
+        let challenge = self.pkce_challenge()?;
         let body = api::DeanonymizeRequest {
             sign_in_method,
             email,
             password,
             options: options.as_ref(),
+            code_challenge: challenge.as_deref(),
         };
         if self.is_server_session() {
             // The site deanonymizes with the cookie's session and answers the new one — or
@@ -981,6 +988,106 @@ impl NhostClient {
             Err(e) if e.is_transient() => Ok(SignUpOutcome::SignedIn(self.session().ok_or(e)?)),
             Err(e) => Err(e),
         }
+    }
+
+    /// Completes an email link on the page it led to: `url` is that page's address (in the
+    /// browser, `location.href`), whose query the auth server wrote —
+    /// - `code=…` (a PKCE link: the link was asked for by this client, or another one sharing its
+    ///   storage) → [`exchange_code`](Self::exchange_code);
+    /// - `refreshToken=…` (a link asked for without PKCE, by an older client) →
+    ///   [`sign_in_with_refresh_token`](Self::sign_in_with_refresh_token);
+    /// - `error=…&errorDescription=…` (the server's verdict on the link: expired, already used…)
+    ///   → that error, as an [`AuthError`] with the pseudo-status
+    ///   [`STATUS_OTHER`](crate::STATUS_OTHER) (no HTTP status came with it; not transient).
+    ///
+    /// `Ok(None)` when the address carries none of these: nothing to complete. The session, on
+    /// success, is this client's (an `AuthChange` is announced as for any sign-in). Take the
+    /// parameters out of the address bar afterwards (`history.replaceState`): a code is
+    /// single-use, and a refresh token must not stay in the history. nhost-yew's provider does
+    /// both.
+    ///
+    /// ```no_run
+    /// # async fn f(client: nhost_core::NhostClient) -> Result<(), nhost_core::AuthError> {
+    /// let landing = "https://app.example.com/welcome?code=8c1f…&type=emailVerify";
+    /// if let Some(session) = client.complete_email_link(landing).await? {
+    ///     println!("signed in as {}", session.user.map(|u| u.id).unwrap_or_default());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The link's own error; `invalid-request` for a code without a stored verifier (the link
+    /// was opened in another browser than the one that asked for it); the exchange's or
+    /// refresh's errors (`invalid-request` / `invalid-refresh-token` for a used or expired code
+    /// or token); `already-signed-in` when another user is signed in here;
+    /// `unavailable-in-server-session-mode` (the site's callback route completes links there).
+    pub async fn complete_email_link(&self, url: &str) -> Result<Option<Session>, AuthError> {
+        let params = EmailLinkParams::parse(url);
+        if let Some(error) = params.error {
+            let message = params
+                .error_description
+                .unwrap_or_else(|| format!("the email link failed: {error}"));
+            return Err(AuthError::new(
+                crate::error::STATUS_OTHER,
+                ErrorCode::parse(&error),
+                message,
+            ));
+        }
+        if let Some(code) = params.code {
+            return self.exchange_code(&code).await.map(Some);
+        }
+        if let Some(token) = params.refresh_token {
+            return self.sign_in_with_refresh_token(&token).await.map(Some);
+        }
+        Ok(None)
+    }
+
+    /// Turns a PKCE link's one-time `code` into a session (`POST /token/exchange`), with the
+    /// verifier this client stored when it asked for the link. The verifier is removed once the
+    /// exchange succeeds; a refused exchange keeps it (a wrong code does not burn it).
+    ///
+    /// # Errors
+    ///
+    /// `invalid-request` when no verifier is stored (the link was opened in another browser)
+    /// or the server refuses the code (used, expired, another verifier's);
+    /// `already-signed-in`; `unavailable-in-server-session-mode`.
+    pub async fn exchange_code(&self, code: &str) -> Result<Session, AuthError> {
+        self.direct_mode_only("completing an email link")?;
+        self.ensure_signed_out()?;
+        let code = code.trim();
+        if code.is_empty() {
+            return Err(AuthError::validation(
+                ErrorCode::InvalidRequest,
+                "the email link has an empty code",
+            ));
+        }
+        let Some(verifier) = self.code_verifier() else {
+            return Err(AuthError::validation(
+                ErrorCode::InvalidRequest,
+                "this email link was asked for in another browser (or its sign-in data was \
+                 cleared): open it in the browser where you asked for it, or ask for a new one",
+            ));
+        };
+        let body = api::TokenExchangeRequest {
+            code,
+            code_verifier: &verifier,
+        };
+        let session = self.post_for_session("/token/exchange", &body).await?;
+        let session = self.finish_sign_in(session)?;
+        self.inner.storage.remove(crate::pkce::CODE_VERIFIER_KEY);
+        Ok(session)
+    }
+
+    /// The PKCE verifier of the last email link this client asked for, if it has one (stored
+    /// under [`CODE_VERIFIER_KEY`](crate::CODE_VERIFIER_KEY) in its storage). For a server that
+    /// keeps it between the request that asked for the link and the one the link leads to
+    /// (nhost-ssr keeps it in a sealed cookie).
+    pub fn code_verifier(&self) -> Option<String> {
+        self.inner
+            .storage
+            .get(crate::pkce::CODE_VERIFIER_KEY)
+            .filter(|v| !v.is_empty())
     }
 
     /// Signs in with a refresh token from elsewhere — the `refreshToken` that a magic link or an
@@ -1262,6 +1369,19 @@ impl NhostClient {
     }
 
     /// Refuses, in server-session mode, what no session endpoint does.
+    /// A fresh PKCE challenge for a request that makes the server send a link, its verifier
+    /// stored; `None` in server-session mode, where the site does PKCE itself.
+    fn pkce_challenge(&self) -> Result<Option<String>, AuthError> {
+        if self.is_server_session() {
+            return Ok(None);
+        }
+        let (verifier, challenge) = crate::pkce::new_pair()?;
+        self.inner
+            .storage
+            .set(crate::pkce::CODE_VERIFIER_KEY, &verifier);
+        Ok(Some(challenge))
+    }
+
     fn direct_mode_only(&self, what: &str) -> Result<(), AuthError> {
         if self.is_server_session() {
             return Err(AuthError::state(
@@ -1961,5 +2081,77 @@ mod tests {
             assert!(!c.is_due(&held), "{jump}");
         }
         SKEW.with(|s| s.set(0));
+    }
+}
+
+/// The parameters of an email link's landing address that [`NhostClient::complete_email_link`]
+/// reads, percent-decoded; the fragment is ignored.
+#[derive(Debug, Default, PartialEq)]
+struct EmailLinkParams {
+    code: Option<String>,
+    refresh_token: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+impl EmailLinkParams {
+    fn parse(url: &str) -> EmailLinkParams {
+        let without_fragment = url.split('#').next().unwrap_or_default();
+        let query = without_fragment
+            .split_once('?')
+            .map_or("", |(_, query)| query);
+        let mut params = EmailLinkParams::default();
+        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+            let slot = match key.as_ref() {
+                "code" => &mut params.code,
+                "refreshToken" => &mut params.refresh_token,
+                "error" => &mut params.error,
+                "errorDescription" => &mut params.error_description,
+                _ => continue,
+            };
+            if slot.is_none() && !value.trim().is_empty() {
+                *slot = Some(value.into_owned());
+            }
+        }
+        params
+    }
+}
+
+/// The query parameters an email link's landing page carries, to take out of the address once
+/// the link is completed: `code`, `refreshToken`, `type`, `error`, `errorDescription`.
+pub const EMAIL_LINK_PARAMS: [&str; 5] =
+    ["code", "refreshToken", "type", "error", "errorDescription"];
+
+#[cfg(test)]
+mod email_link_tests {
+    use super::EmailLinkParams;
+
+    #[test]
+    fn landing_addresses() {
+        let p = EmailLinkParams::parse("https://a.b/x?type=emailVerify&code=c%2B1#frag?code=no");
+        assert_eq!(p.code.as_deref(), Some("c+1"));
+        assert_eq!(p.refresh_token, None);
+        let p = EmailLinkParams::parse("/?refreshToken=abc&type=signinPasswordless");
+        assert_eq!(p.refresh_token.as_deref(), Some("abc"));
+        let p = EmailLinkParams::parse(
+            "http://x/?error=invalid-ticket&errorDescription=Invalid+or+expired+ticket",
+        );
+        assert_eq!(p.error.as_deref(), Some("invalid-ticket"));
+        assert_eq!(
+            p.error_description.as_deref(),
+            Some("Invalid or expired ticket")
+        );
+        assert_eq!(
+            EmailLinkParams::parse("http://x/"),
+            EmailLinkParams::default()
+        );
+        assert_eq!(
+            EmailLinkParams::parse("http://x/?code=&code=%20"),
+            EmailLinkParams::default()
+        );
+        // Not UTF-8 after decoding, no `=`: read leniently, never a panic.
+        let p = EmailLinkParams::parse("?code=%FF%FE&error");
+        assert!(p.code.is_some());
+        assert_eq!(p.error, None);
     }
 }

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use crate::api::{
     DeanonymizeRequest, EmailPasswordRequest, PasswordlessEmailRequest, PublicPayload,
     PublicSessionWire, RefreshTokenRequest, SessionPayload, SessionSignOutRequest, SessionWire,
-    SignOutRequest,
+    SignOutRequest, TokenExchangeRequest,
 };
 use crate::options::{SignInAnonymousOptions, SignUpOptions};
 use crate::session::{AccessToken, HasuraClaims, RefreshToken, Session, User};
@@ -358,6 +358,7 @@ impl ToJson for EmailPasswordRequest<'_> {
             ("email", text(self.email)),
             ("password", text(self.password)),
             ("options", self.options.map(ToJson::to_json)),
+            ("codeChallenge", self.code_challenge.and_then(text)),
         ])
     }
 }
@@ -367,6 +368,7 @@ impl ToJson for PasswordlessEmailRequest<'_> {
         build(&mut [
             ("email", text(self.email)),
             ("options", self.options.map(ToJson::to_json)),
+            ("codeChallenge", self.code_challenge.and_then(text)),
         ])
     }
 }
@@ -378,6 +380,16 @@ impl ToJson for DeanonymizeRequest<'_> {
             ("email", text(self.email)),
             ("password", self.password.and_then(text)),
             ("options", self.options.map(ToJson::to_json)),
+            ("codeChallenge", self.code_challenge.and_then(text)),
+        ])
+    }
+}
+
+impl ToJson for TokenExchangeRequest<'_> {
+    fn to_json(&self) -> Value {
+        build(&mut [
+            ("code", text(self.code)),
+            ("codeVerifier", text(self.code_verifier)),
         ])
     }
 }
@@ -622,15 +634,24 @@ mod tests {
                 all,
             });
         }
-        for opts in [None, Some(&options)] {
+        same_encoding(&TokenExchangeRequest {
+            code: "c",
+            code_verifier: "v",
+        });
+        for (opts, code_challenge) in [None, Some(&options)]
+            .into_iter()
+            .flat_map(|o| [(o, None), (o, Some("challenge"))])
+        {
             same_encoding(&EmailPasswordRequest {
                 email: "e",
                 password: "p",
                 options: opts,
+                code_challenge,
             });
             same_encoding(&PasswordlessEmailRequest {
                 email: "e",
                 options: opts,
+                code_challenge,
             });
             for password in [None, Some("p")] {
                 same_encoding(&DeanonymizeRequest {
@@ -638,6 +659,7 @@ mod tests {
                     email: "e",
                     password,
                     options: opts,
+                    code_challenge,
                 });
             }
         }

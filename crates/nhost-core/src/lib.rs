@@ -30,6 +30,7 @@ mod js;
 #[cfg(any(target_arch = "wasm32", test))]
 mod json;
 mod options;
+mod pkce;
 mod platform;
 mod session;
 mod state;
@@ -38,14 +39,15 @@ mod storage;
 mod web_lock;
 
 pub use client::{
-    DEFAULT_CLAIMS_NAMESPACE, NhostClient, NhostClientBuilder, SignOutScope, SignUpOutcome,
-    Subscription,
+    DEFAULT_CLAIMS_NAMESPACE, EMAIL_LINK_PARAMS, NhostClient, NhostClientBuilder, SignOutScope,
+    SignUpOutcome, Subscription,
 };
 pub use error::{
     AuthError, ErrorCode, STATUS_NETWORK, STATUS_OTHER, STATUS_STATE, STATUS_VALIDATION,
 };
 pub use flight::SingleFlight;
 pub use options::{DeanonymizeMethod, SignInAnonymousOptions, SignUpOptions};
+pub use pkce::CODE_VERIFIER_KEY;
 pub use platform::{MaybeSend, MaybeSendSync};
 pub use session::{AccessToken, HasuraClaims, RefreshToken, Session, User};
 pub use state::{AuthChange, AuthState, RETRY_BACKOFF, refresh_margin};

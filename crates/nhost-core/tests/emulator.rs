@@ -28,7 +28,8 @@ fn unique_email() -> String {
     format!("user-{}@example.com", uuid::Uuid::new_v4().simple())
 }
 
-/// Follows a mailbox link the way a browser would, returning the `refreshToken` it redirects with.
+/// Follows a mailbox link the way a browser would, returning the address it redirects to (the
+/// landing page, whose query carries `code=…` for a PKCE link).
 async fn follow_email_link(emu: &Emulator, email: &str) -> String {
     let mail = emu.mailbox().to(email).pop().expect("an email was sent");
     let http = reqwest::Client::builder()
@@ -37,15 +38,24 @@ async fn follow_email_link(emu: &Emulator, email: &str) -> String {
         .expect("http");
     let res = http.get(&mail.link).send().await.expect("link answers");
     assert_eq!(res.status(), 302, "the link redirects");
-    let location = res.headers()["location"]
+    res.headers()["location"]
         .to_str()
         .expect("ascii")
-        .to_owned();
-    location
-        .split(['?', '&'])
-        .find_map(|kv| kv.strip_prefix("refreshToken="))
-        .unwrap_or_else(|| panic!("no refreshToken in {location}"))
         .to_owned()
+}
+
+/// Completes the email link sent to `email` with `client`.
+async fn complete_link(client: &NhostClient, emu: &Emulator, email: &str) -> nhost_core::Session {
+    let landing = follow_email_link(emu, email).await;
+    assert!(
+        landing.contains("code=") && !landing.contains("refreshToken"),
+        "nhost-core asks for PKCE links: {landing}"
+    );
+    client
+        .complete_email_link(&landing)
+        .await
+        .expect("the link completes")
+        .expect("a session")
 }
 
 #[tokio::test]
@@ -423,11 +433,8 @@ async fn deanonymize_with_verification_signs_out_until_the_link_is_followed() {
         SignUpOutcome::EmailVerificationRequired
     );
     assert!(!client.is_authenticated(), "the server revoked the session");
-    let token = follow_email_link(&emu, &email).await;
-    let session = client
-        .sign_in_with_refresh_token(&token)
-        .await
-        .expect("signed in from the link");
+    let session = complete_link(&client, &emu, &email).await;
+    assert_eq!(client.code_verifier(), None, "the verifier is used up");
     assert_eq!(session.user_id(), anon.user_id());
     assert!(!session.is_anonymous());
 }
@@ -453,10 +460,7 @@ async fn passwordless_deanonymize_and_magic_link_sign_in() {
         outcome.expect("ok"),
         SignUpOutcome::EmailVerificationRequired
     );
-    let session = client
-        .sign_in_with_refresh_token(&follow_email_link(&emu, &email).await)
-        .await
-        .expect("in");
+    let session = complete_link(&client, &emu, &email).await;
     assert_eq!(session.user_id(), anon.user_id());
     // A later magic link for the same (now registered) user.
     client
@@ -467,10 +471,7 @@ async fn passwordless_deanonymize_and_magic_link_sign_in() {
         .sign_in_passwordless_email(&email, None)
         .await
         .expect("link sent");
-    let again = client
-        .sign_in_with_refresh_token(&follow_email_link(&emu, &email).await)
-        .await
-        .expect("in");
+    let again = complete_link(&client, &emu, &email).await;
     assert_eq!(again.user_id(), anon.user_id());
 }
 
@@ -489,10 +490,7 @@ async fn sign_up_while_anonymous_deanonymizes_and_while_signed_out_signs_up() {
         .await
         .expect_err("unverified");
     assert_eq!((err.status, err.error), (401, ErrorCode::UnverifiedUser));
-    client
-        .sign_in_with_refresh_token(&follow_email_link(&emu, &email).await)
-        .await
-        .expect("verified");
+    complete_link(&client, &emu, &email).await;
     let err = client
         .sign_up_email_password(&unique_email(), "secret123", None)
         .await
@@ -619,5 +617,124 @@ async fn sign_out_revokes_this_device_or_all_devices() {
         events.lock().expect("lock").len(),
         2,
         "the dropped subscription heard nothing more"
+    );
+}
+
+/// The bad links of issue 11: each gives a clear error and changes no session.
+#[tokio::test]
+async fn bad_email_links_say_what_went_wrong_and_change_nothing() {
+    let emu = emulator(|c| c.pkce_code_expires_in = Duration::from_secs(1)).await;
+    // A link opened in another browser: no verifier there.
+    let asker = client(&emu);
+    let email = unique_email();
+    asker
+        .sign_in_passwordless_email(&email, None)
+        .await
+        .expect("link sent");
+    let landing = follow_email_link(&emu, &email).await;
+    let elsewhere = client(&emu);
+    let err = elsewhere
+        .complete_email_link(&landing)
+        .await
+        .expect_err("no verifier here");
+    assert_eq!(err.error, ErrorCode::InvalidRequest);
+    assert!(err.message.contains("another browser"), "{}", err.message);
+    assert!(!elsewhere.is_authenticated());
+
+    // Another browser's verifier (a wrong one) is refused, and does not burn the code.
+    let wrong = client(&emu);
+    wrong
+        .sign_in_passwordless_email(&unique_email(), None)
+        .await
+        .expect("its own link");
+    let err = wrong
+        .complete_email_link(&landing)
+        .await
+        .expect_err("wrong verifier");
+    assert_eq!(err.status, 400, "{err}");
+    assert!(!wrong.is_authenticated());
+    let verifier = asker.code_verifier().expect("the asker keeps its verifier");
+    let session = asker
+        .complete_email_link(&landing)
+        .await
+        .expect("the right verifier still works")
+        .expect("a session");
+    assert!(!session.is_anonymous());
+
+    // Reused, even with the right verifier: the code is single-use.
+    let store = MemoryStorage::default();
+    store.set(nhost_core::CODE_VERIFIER_KEY, &verifier);
+    let replay = NhostClient::builder()
+        .auth_url(emu.url())
+        .storage(store)
+        .build()
+        .expect("client");
+    let err = replay
+        .complete_email_link(&landing)
+        .await
+        .expect_err("used");
+    assert_eq!(err.status, 400, "{err}");
+    assert!(!replay.is_authenticated());
+
+    asker.sign_out(SignOutScope::ThisDevice).await.expect("out");
+    asker
+        .sign_in_passwordless_email(&email, None)
+        .await
+        .expect("a new link");
+    let fresh = follow_email_link(&emu, &email).await;
+    let asker_again = asker;
+
+    // Expired: the code lives 1 s here.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let err = asker_again
+        .complete_email_link(&fresh)
+        .await
+        .expect_err("expired");
+    assert_eq!(err.status, 400, "{err}");
+    assert!(!asker_again.is_authenticated());
+
+    // The server's own error redirect.
+    let err = client(&emu)
+        .complete_email_link("http://app/?error=invalid-ticket&errorDescription=Invalid+ticket")
+        .await
+        .expect_err("an error link");
+    assert_eq!(err.error, ErrorCode::parse("invalid-ticket"));
+    assert_eq!(err.message, "Invalid ticket");
+    assert!(!err.is_transient());
+
+    // No link at all: nothing to do.
+    assert_eq!(
+        client(&emu)
+            .complete_email_link("http://app/?x=1")
+            .await
+            .expect("nothing"),
+        None
+    );
+}
+
+/// An older link (asked for without PKCE) carries a refresh token; it still completes.
+#[tokio::test]
+async fn a_link_without_pkce_completes_with_its_refresh_token() {
+    let emu = emulator(|_| {}).await;
+    let email = unique_email();
+    reqwest::Client::new()
+        .post(format!("{}/signin/passwordless/email", emu.url()))
+        .json(&serde_json::json!({ "email": email }))
+        .send()
+        .await
+        .expect("sent")
+        .error_for_status()
+        .expect("ok");
+    let landing = follow_email_link(&emu, &email).await;
+    assert!(landing.contains("refreshToken="), "{landing}");
+    let c = client(&emu);
+    let session = c
+        .complete_email_link(&landing)
+        .await
+        .expect("completes")
+        .expect("a session");
+    assert_eq!(
+        c.session().and_then(|s| s.user_id().map(str::to_owned)),
+        session.user_id().map(str::to_owned)
     );
 }
