@@ -6,6 +6,7 @@
 //! ```text
 //! cargo xtask test                  # every test, with a throwaway PostgreSQL
 //! cargo xtask bench emulator        # load-test the auth emulator (re-runs itself in release)
+//! cargo xtask soak --fault auth-restart  # browsers against the SSR example, faults injected
 //! cargo xtask changeset add         # describe a change for the changelog (changesets/)
 //! cargo xtask release               # versions, changelogs, publish dry run from changesets/
 //! ```
@@ -18,6 +19,7 @@ mod bundle;
 mod browser;
 mod services;
 mod signals;
+mod soak;
 mod test;
 mod wasm;
 mod wasm_size;
@@ -39,6 +41,8 @@ COMMANDS:
     test [ARGS]                  Run every test (nextest + doctests) against a throwaway PostgreSQL
     bench emulator [OPTIONS]     Load-test nhost-auth-emulator (anonymous sign-ins, token refreshes)
     bench wasm-size              Bundle size of the Yew example against a bare Yew app (gzip)
+    soak [OPTIONS]               Simulated browsers against the SSR example, faults injected mid-run;
+                                 fails if a session is lost
     axum-ssr                     Build the full-stack example's bundle and serve the hydrated site
     yew-csr                      Build the Yew example for the browser and serve it with an emulator
     changeset add|check          Write a changeset / check changesets/ (file:line for each problem)
@@ -59,6 +63,7 @@ fn main() -> ExitCode {
     let result = match command.as_str() {
         "test" => test::run(rest),
         "bench" => bench::run(rest),
+        "soak" => soak::run(rest),
         "axum-ssr" => axum_ssr::run(rest),
         "yew-csr" => yew_csr::run(rest),
         "changeset" => xtask::changeset::run(rest),

@@ -9,7 +9,7 @@ const HELP: &str = "\
 cargo xtask test — run every test in the workspace
 
 USAGE:
-    cargo xtask test [--no-doc] [--no-browser] [--] [ARGS...]
+    cargo xtask test [--no-doc] [--no-browser] [--no-soak] [--] [ARGS...]
 
 Starts the services the tests need, each unless its variable is already set: a throwaway
 PostgreSQL (data in target/test-services/pg, on a free port of 127.0.0.1) as
@@ -35,12 +35,21 @@ headless Chromium), which run among the others with NHOST_E2E_DIST=<dist> and
 CHROMEDRIVER=<path> set; likewise the full-stack example's bundle into
 target/axum-ssr/dist-dev for its tests/hydrated.rs (NHOST_E2E_AXUM_SSR_DIST=<dist>),
 
+then a short soak of the SSR example (xtask/src/soak.rs; its own processes and redis-server,
+dev profile, about 15-30 s):
+
+    cargo xtask soak --profile dev --requests 1000 --browsers 50 --instances 3 --fault auth-restart
+
+50 browsers against 3 instances sharing Redis, the auth server killed and restarted mid-run;
+it fails if any session is lost or any request gets a 5xx,
+
 and, when missing, installs the JavaScript client test packages with `npm ci`. Exits non-zero
 if any step failed.
 
 OPTIONS:
     --no-doc      Skip the doctests
     --no-browser  Skip the browser tests
+    --no-soak     Skip the soak
     -h, --help    Print this help
 
 ARGS (anything else, or everything after `--`) go to nextest (or cargo test), e.g.
@@ -65,6 +74,7 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
     }
     let doc = !crate::take_flag(&mut ours, "--no-doc");
     let browser = !crate::take_flag(&mut ours, "--no-browser");
+    let soak = !crate::take_flag(&mut ours, "--no-soak");
     let passthrough: Vec<String> = ours.into_iter().chain(theirs).collect();
 
     let nextest = has_nextest();
@@ -116,6 +126,17 @@ pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
     steps.extend(ssr_build);
     if let Some(npm) = js_client_install()? {
         steps.insert(0, ("npm ci (JavaScript client tests)".into(), npm));
+    }
+    // A short soak with one fault (the full ones are `cargo xtask soak`): real processes, so it
+    // starts its own services; before nextest, whose summary stays the last thing printed.
+    if soak {
+        let mut cmd = Command::new(
+            std::env::current_exe().map_err(|e| format!("cannot find xtask's own binary: {e}"))?,
+        );
+        let args = "soak --profile dev --requests 1000 --browsers 50 --instances 3 \
+                    --fault auth-restart --seconds 90";
+        cmd.args(args.split_whitespace());
+        steps.push(("soak (3 instances, auth server restarted)".into(), cmd));
     }
     if nextest {
         if doc {

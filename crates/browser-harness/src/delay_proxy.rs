@@ -81,6 +81,21 @@ impl DelayProxy {
         DelayProxy::listen(upstream, one_way, Some(Recording::default())).await
     }
 
+    /// Like [`DelayProxy::start_recording`], on a listener bound beforehand: for a proxy whose
+    /// address must be known before its upstream exists (a server configured with the URL the
+    /// browser will use, such as an auth server's allowed redirect URLs).
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, or when the listener has no local address.
+    pub fn start_recording_on(
+        listener: TcpListener,
+        upstream: SocketAddr,
+        one_way: Duration,
+    ) -> DelayProxy {
+        DelayProxy::serve(listener, upstream, one_way, Some(Recording::default()))
+    }
+
     async fn listen(
         upstream: SocketAddr,
         one_way: Duration,
@@ -89,6 +104,15 @@ impl DelayProxy {
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("the delay proxy cannot listen on 127.0.0.1");
+        DelayProxy::serve(listener, upstream, one_way, recording)
+    }
+
+    fn serve(
+        listener: TcpListener,
+        upstream: SocketAddr,
+        one_way: Duration,
+        recording: Option<Recording>,
+    ) -> DelayProxy {
         let addr = listener
             .local_addr()
             .expect("the delay proxy's listener has an address");

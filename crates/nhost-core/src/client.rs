@@ -885,6 +885,8 @@ impl NhostClient {
             .await?
         {
             Some(session) => {
+                // Signed in at once: no email was sent, so no link needs the verifier.
+                self.discard_code_verifier(challenge.is_some());
                 self.apply(AuthEvent::SignedIn(session.clone()));
                 Ok(SignUpOutcome::SignedIn(session))
             }
@@ -982,7 +984,11 @@ impl NhostClient {
             .await?;
         // The answer is a bare "OK": whether the session survived shows at the next refresh.
         match self.refresh(true).await {
-            Ok(session) => Ok(SignUpOutcome::SignedIn(session)),
+            Ok(session) => {
+                // The session survived: no verification email, no link to complete.
+                self.discard_code_verifier(challenge.is_some());
+                Ok(SignUpOutcome::SignedIn(session))
+            }
             Err(e) if self.is_rejection(&e) => Ok(SignUpOutcome::EmailVerificationRequired),
             // Deanonymized, but the new session could not be fetched now; auto-refresh will.
             Err(e) if e.is_transient() => Ok(SignUpOutcome::SignedIn(self.session().ok_or(e)?)),
@@ -1380,6 +1386,14 @@ impl NhostClient {
             .storage
             .set(crate::pkce::CODE_VERIFIER_KEY, &verifier);
         Ok(Some(challenge))
+    }
+
+    /// Forgets the verifier [`pkce_challenge`](Self::pkce_challenge) just stored (`made`) when
+    /// the call turned out to send no email.
+    fn discard_code_verifier(&self, made: bool) {
+        if made {
+            self.inner.storage.remove(crate::pkce::CODE_VERIFIER_KEY);
+        }
     }
 
     fn direct_mode_only(&self, what: &str) -> Result<(), AuthError> {

@@ -252,6 +252,77 @@ impl CookieSettings {
     }
 }
 
+/// How long the PKCE verifier cookie lives: from asking for an email link to following it.
+pub(crate) const VERIFIER_MAX_AGE: Duration = Duration::from_secs(3600);
+
+impl CookieSettings {
+    /// The PKCE verifier cookie's name: the session cookie's, plus `Pkce` (so `__Host-` on
+    /// HTTPS too). A sealed value is bound to its name: it cannot pass for a session cookie.
+    fn verifier_name(&self, https: bool) -> String {
+        format!("{}Pkce", self.wire_name(https))
+    }
+
+    /// The PKCE verifier the request's cookie holds, when it opens with our key and has the
+    /// protocol's shape (43–128 characters of `[A-Za-z0-9-._~]`).
+    pub(crate) fn read_verifier(&self, headers: &HeaderMap, https: bool) -> Option<String> {
+        let name = self.verifier_name(https);
+        let value = headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|h| h.to_str().ok())
+            .flat_map(|h| h.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, value)| value.trim_matches('"'))?;
+        if value.is_empty() || value.len() > 512 {
+            return None;
+        }
+        let base = format!("{}Pkce", self.name);
+        let mut jar = CookieJar::new();
+        jar.add_original(Cookie::new(base.clone(), value.to_owned()));
+        let verifier = jar.private(&self.key).get(&base)?.value().to_owned();
+        let shaped = (43..=128).contains(&verifier.len())
+            && verifier
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~'));
+        shaped.then_some(verifier)
+    }
+
+    /// Keeps `verifier` in its sealed, `HttpOnly`, `SameSite=Lax` cookie for an hour: the
+    /// request the email link leads to is a top-level navigation from elsewhere, which `Lax`
+    /// cookies follow.
+    pub(crate) fn set_verifier(&self, cookies: &Cookies, verifier: &str, https: bool) {
+        let base = format!("{}Pkce", self.name);
+        let mut jar = CookieJar::new();
+        jar.private_mut(&self.key)
+            .add(Cookie::new(base.clone(), verifier.to_owned()));
+        let Some(sealed) = jar.get(&base).map(|c| c.value().to_owned()) else {
+            return;
+        };
+        let cookie = Cookie::build((self.verifier_name(https), sealed))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .secure(https)
+            .max_age(tower_cookies::cookie::time::Duration::seconds(
+                i64::try_from(VERIFIER_MAX_AGE.as_secs()).unwrap_or(i64::MAX),
+            ))
+            .build();
+        cookies.add(cookie);
+    }
+
+    /// Clears the PKCE verifier cookie.
+    pub(crate) fn clear_verifier(&self, cookies: &Cookies, https: bool) {
+        let cookie = Cookie::build((self.verifier_name(https), ""))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .secure(https)
+            .build();
+        cookies.remove(cookie);
+    }
+}
+
 /// Length of the private jar's value for a plaintext of `n` bytes: base64 of nonce (12) +
 /// ciphertext (n) + tag (16).
 fn sealed_len(n: usize) -> usize {

@@ -11,6 +11,7 @@
 //! | `POST /signup/email-password` | `{email, password, options?}` | `{"session": … \| null}` |
 //! | `POST /user/deanonymize` | `{signInMethod, email, password?, options?}` | `{"session": … \| null}` |
 //! | `POST /signout` | none or `{all?}` | `{"session": null}` |
+//! | `GET  /callback?code=…` | – | `303` to the landing page (an email link's destination) |
 //!
 //! Errors are `{status, error, message}` with the HTTP status in `status`.
 
@@ -85,6 +86,7 @@ where
 pub struct SessionRoutes {
     prefix: String,
     body_limit: usize,
+    landing: String,
 }
 
 impl Default for SessionRoutes {
@@ -92,6 +94,7 @@ impl Default for SessionRoutes {
         SessionRoutes {
             prefix: DEFAULT_PREFIX.to_owned(),
             body_limit: DEFAULT_BODY_LIMIT,
+            landing: "/".to_owned(),
         }
     }
 }
@@ -115,6 +118,15 @@ impl SessionRoutes {
         self
     }
 
+    /// Where `GET {prefix}/callback` sends the browser once an email link is completed (a path
+    /// of the site, default `/`); a failed link gets there with
+    /// `?error=<id>&errorDescription=<message>`, the query the auth server itself uses for a
+    /// failed link, so that one page handles both.
+    pub fn landing(mut self, path: impl Into<String>) -> Self {
+        self.landing = path.into();
+        self
+    }
+
     /// The router, to merge into the application's router inside
     /// [`NhostSessionLayer`](crate::NhostSessionLayer).
     ///
@@ -129,6 +141,8 @@ impl SessionRoutes {
         // Routed at their full paths rather than under `nest`: nesting rebuilds every request's
         // URI to strip the prefix (~0.9 µs a request in the bench).
         let prefix = self.prefix.trim_end_matches('/');
+        let callback_path: Arc<str> = format!("{prefix}/callback").into();
+        let landing: Arc<str> = self.landing.into();
         let actions = [
             ("/token", Action::Token),
             ("/signin/anonymous", Action::SignInAnonymous),
@@ -137,15 +151,21 @@ impl SessionRoutes {
             ("/user/deanonymize", Action::Deanonymize),
             ("/signout", Action::SignOut),
         ];
-        actions.into_iter().fold(
-            Router::new().route(&format!("{prefix}/session"), guarded(get(get_session))),
-            |routes, (path, what)| {
-                routes.route(
-                    &format!("{prefix}{path}"),
-                    guarded(post(move |req: Request| action(req, limit, what))),
-                )
-            },
-        )
+        let routes = Router::new()
+            .route(&format!("{prefix}/session"), guarded(get(get_session)))
+            .route(
+                &callback_path,
+                guarded(get(move |req: Request| callback(req, landing))),
+            );
+        actions.into_iter().fold(routes, |routes, (path, what)| {
+            let callback_path = callback_path.clone();
+            routes.route(
+                &format!("{prefix}{path}"),
+                guarded(post(move |req: Request| {
+                    action(req, limit, what, callback_path)
+                })),
+            )
+        })
     }
 }
 
@@ -199,7 +219,7 @@ enum Action {
 /// Every state-changing endpoint: the layer's auth, the anti-forgery checks, the body, then the
 /// action. Nothing is sent to the auth server, and the cookie is not touched, unless all checks
 /// pass.
-async fn action(req: Request, limit: usize, action: Action) -> Response {
+async fn action(req: Request, limit: usize, action: Action, callback: Arc<str>) -> Response {
     let auth = match request_auth(&req) {
         Ok(auth) => auth,
         Err(refusal) => return refusal.into_response(),
@@ -215,8 +235,8 @@ async fn action(req: Request, limit: usize, action: Action) -> Response {
         Action::Token => token(&auth, &body),
         Action::SignInAnonymous => sign_in_anonymous(&auth, &body).await,
         Action::SignInEmailPassword => sign_in_email_password(&auth, &body).await,
-        Action::SignUpEmailPassword => sign_up_email_password(&auth, &body).await,
-        Action::Deanonymize => deanonymize(&auth, &body).await,
+        Action::SignUpEmailPassword => sign_up_email_password(&auth, &body, &callback).await,
+        Action::Deanonymize => deanonymize(&auth, &body, &callback).await,
         Action::SignOut => sign_out(&auth, &body).await,
     };
     result.unwrap_or_else(IntoResponse::into_response)
@@ -340,12 +360,13 @@ struct SignUpBody {
 
 /// `POST /signup/email-password`: with an anonymous session, deanonymizes it (as nhost-js
 /// does). `{"session": null}` when the server requires email verification first.
-async fn sign_up_email_password(auth: &RequestAuth, body: &[u8]) -> Answer {
+async fn sign_up_email_password(auth: &RequestAuth, body: &[u8], callback: &str) -> Answer {
     let body: SignUpBody = parse(body)?;
     ensure_available(auth)?;
+    let options = link_options(auth, body.options, callback);
     let outcome = auth
         .client()
-        .sign_up_email_password(&body.email, &body.password, body.options.map(Into::into))
+        .sign_up_email_password(&body.email, &body.password, Some(options))
         .await
         .map_err(|e| auth_error(&e))?;
     Ok(outcome_response(&outcome))
@@ -362,7 +383,7 @@ struct DeanonymizeBody {
 
 /// `POST /user/deanonymize`: `{"session": null}` when the server revoked the session to have
 /// the email verified first (the cookie is cleared; the user signs in after the email's link).
-async fn deanonymize(auth: &RequestAuth, body: &[u8]) -> Answer {
+async fn deanonymize(auth: &RequestAuth, body: &[u8], callback: &str) -> Answer {
     let body: DeanonymizeBody = parse(body)?;
     let method = match (body.sign_in_method.as_str(), body.password) {
         ("email-password", Some(password)) => DeanonymizeMethod::EmailPassword {
@@ -382,12 +403,78 @@ async fn deanonymize(auth: &RequestAuth, body: &[u8]) -> Answer {
         }
     };
     ensure_available(auth)?;
+    let options = link_options(auth, body.options, callback);
     let outcome = auth
         .client()
-        .deanonymize(method, body.options.map(Into::into))
+        .deanonymize(method, Some(options))
         .await
         .map_err(|e| auth_error(&e))?;
     Ok(outcome_response(&outcome))
+}
+
+/// The options of a call that may make the server send a link: the caller's, with the link
+/// leading to this router's callback (on the site's origin as the request reached it) unless
+/// the caller chose a `redirectTo` — the request's client sends a PKCE challenge, and the layer
+/// keeps its verifier in a sealed cookie for the callback.
+fn link_options(auth: &RequestAuth, body: Option<OptionsBody>, callback: &str) -> SignUpOptions {
+    let mut options: SignUpOptions = body.map(Into::into).unwrap_or_default();
+    if options.redirect_to.is_none()
+        && let Some(origin) = &auth.site_origin
+    {
+        options.redirect_to = Some(format!("{origin}{callback}"));
+    }
+    options
+}
+
+/// `GET /callback`: where an email link the site asked for leads (the auth server redirects
+/// here with `?code=…&type=…`, or `?error=…`). Completes it with the PKCE verifier kept in the
+/// request's sealed cookie — the new session goes into the session cookie — and sends the
+/// browser to the landing page: `303`, so the code leaves the address bar and the history.
+/// Links without PKCE (`?refreshToken=…`) are refused: anyone could send such a link to sign a
+/// visitor into an account of theirs; a PKCE code only works in the browser that asked for it.
+async fn callback(req: Request, landing: Arc<str>) -> Response {
+    let auth = match request_auth(&req) {
+        Ok(auth) => auth,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let url = req.uri().to_string();
+    let query = req.uri().query().unwrap_or_default();
+    let has = |name: &str| {
+        form_urlencoded::parse(query.as_bytes()).any(|(k, v)| k == name && !v.trim().is_empty())
+    };
+    let outcome = if has("refreshToken") && !has("code") && !has("error") {
+        Err(AuthError::validation(
+            ErrorCode::InvalidRequest,
+            "this site completes only the email links it asked for (PKCE); ask for a new link",
+        ))
+    } else {
+        auth.complete_email_link(&url).await
+    };
+    let location = match outcome {
+        Ok(_) => landing.to_string(),
+        Err(e) => {
+            tracing::info!(error = %e.error, "email link not completed");
+            let query = form_urlencoded::Serializer::new(String::new())
+                .append_pair("error", e.error.as_str())
+                .append_pair("errorDescription", &e.message)
+                .finish();
+            let joiner = if landing.contains('?') { '&' } else { '?' };
+            format!("{landing}{joiner}{query}")
+        }
+    };
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    match HeaderValue::from_str(&location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+        }
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "invalid-configuration",
+            "the landing page of email links is not a valid address",
+        )
+        .into_response(),
+    }
 }
 
 #[derive(Deserialize)]

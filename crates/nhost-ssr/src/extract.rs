@@ -144,6 +144,29 @@ impl NhostAuth {
     pub fn client(&self) -> &NhostClient {
         self.0.client()
     }
+
+    /// The site's origin as this request reached it — `https://` or `http://` per the layer's
+    /// [`SecureCookie`](crate::SecureCookie) setting, then the `Host` header — e.g. to build the
+    /// `redirectTo` of an email link. `None` without a valid `Host`.
+    pub fn site_origin(&self) -> Option<&str> {
+        self.0.site_origin.as_deref()
+    }
+
+    /// Completes the email link whose landing address is `url` (the request's URI), with the
+    /// PKCE verifier the layer kept in a sealed cookie when the link was asked for through it:
+    /// the new session replaces the request's and goes into the session cookie; a failure
+    /// changes nothing. `Ok(false)` when `url` carries no link. [`session_routes`]'s
+    /// `GET /_nhost/callback` does this; call it for a callback route of your own.
+    ///
+    /// [`session_routes`]: crate::session_routes
+    ///
+    /// # Errors
+    ///
+    /// As `NhostClient::complete_email_link`: the link's own error, no verifier (another
+    /// browser), a used or expired code.
+    pub async fn complete_email_link(&self, url: &str) -> Result<bool, nhost_core::AuthError> {
+        self.0.complete_email_link(url).await
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for NhostAuth {

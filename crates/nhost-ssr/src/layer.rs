@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use http::{HeaderValue, Method, Request, Response, header};
-use nhost_core::{AuthError, NhostClient, Session, SignInAnonymousOptions};
+use nhost_core::{
+    AuthError, MemoryStorage, NhostClient, Session, SessionStorage as _, SignInAnonymousOptions,
+};
 use tower_cookies::{CookieManager, Cookies, Key};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -413,7 +415,13 @@ fn session_chain_id(session: &Session) -> String {
 impl Shared {
     /// A request-scoped client: no auto-refresh (the layer refreshes), in-memory storage.
     pub(crate) fn client(&self, session: Option<Session>) -> NhostClient {
+        self.client_on(session, MemoryStorage::default())
+    }
+
+    /// [`client`](Self::client) on `storage`.
+    fn client_on(&self, session: Option<Session>, storage: MemoryStorage) -> NhostClient {
         let mut builder = NhostClient::builder()
+            .storage(storage)
             .auth_url(self.auth_url.clone())
             .http_client(self.http.clone())
             .timeout(self.timeout)
@@ -479,6 +487,12 @@ pub(crate) struct RequestAuth {
     pub(crate) resolution: Resolution,
     client: OnceLock<NhostClient>,
     wrote_cookie: AtomicBool,
+    /// The PKCE verifier the request's sealed cookie holds (an email link asked for earlier).
+    verifier: Option<String>,
+    /// An email link was completed with [`RequestAuth::verifier`]: clear its cookie.
+    verifier_used: AtomicBool,
+    /// The site's origin as this request reached it (scheme per [`SecureCookie`], `Host`).
+    pub(crate) site_origin: Option<String>,
 }
 
 /// How the layer resolved a request's session.
@@ -508,6 +522,12 @@ impl RequestAuth {
         method: &Method,
         headers: &http::HeaderMap,
     ) -> Self {
+        let verifier = shared.cookie.read_verifier(headers, https);
+        let site_origin = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .and_then(|h| h.parse::<http::uri::Authority>().ok())
+            .map(|host| format!("{}://{host}", if https { "https" } else { "http" }));
         let mut auth = RequestAuth {
             shared,
             cookies,
@@ -516,6 +536,9 @@ impl RequestAuth {
             resolution: Resolution::NoSession,
             client: OnceLock::new(),
             wrote_cookie: AtomicBool::new(false),
+            verifier,
+            verifier_used: AtomicBool::new(false),
+            site_origin,
         };
         match auth.shared.cookie.read(headers, https) {
             Incoming::Missing => {
@@ -621,9 +644,42 @@ impl RequestAuth {
             .get_or_init(|| self.shared.client(self.session.as_deref().cloned()))
     }
 
+    /// Completes the email link whose landing address is `url` (see
+    /// `NhostClient::complete_email_link`) with the PKCE verifier of the request's cookie. A
+    /// new session replaces the request's — whatever it was: following a link signs in as its
+    /// user, as nhost-js does — and is written to the cookie by [`finish`](Self::finish); a
+    /// failure changes nothing. `Ok(false)`: the address carries no link.
+    pub(crate) async fn complete_email_link(&self, url: &str) -> Result<bool, AuthError> {
+        let storage = MemoryStorage::default();
+        if let Some(verifier) = &self.verifier {
+            storage.set(nhost_core::CODE_VERIFIER_KEY, verifier);
+        }
+        let exchange = self.shared.client_on(None, storage);
+        match exchange.complete_email_link(url).await? {
+            Some(session) => {
+                self.client().adopt_session(session.handed_over());
+                self.verifier_used.store(true, Ordering::Relaxed);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// After the handler: writes the cookie when the handler's client changed the session.
     /// Returns whether this request set or cleared the cookie.
     async fn finish(&self) -> bool {
+        // A link the handler asked for (its PKCE verifier, made by the request's client), or
+        // one completed: the verifier cookie follows.
+        if let Some(client) = self.client.get()
+            && let Some(verifier) = client.code_verifier()
+            && self.verifier.as_deref() != Some(verifier.as_str())
+        {
+            self.shared
+                .cookie
+                .set_verifier(&self.cookies, &verifier, self.https);
+        } else if self.verifier_used.load(Ordering::Relaxed) {
+            self.shared.cookie.clear_verifier(&self.cookies, self.https);
+        }
         // Read the client's session first: the client is not held across an await.
         let after = self.client.get().map(NhostClient::session);
         if let Some(now) = after {

@@ -10,6 +10,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, header};
 use common::*;
+use nhost_auth_emulator::Emulator;
 use nhost_ssr::nhost_core::Session;
 use nhost_ssr::{NhostSessionLayer, SessionRoutes};
 use serde_json::{Value, json};
@@ -609,5 +610,125 @@ async fn the_prefix_is_configurable() {
     assert_eq!(
         get(&app, "/_nhost/session", Some(&cookie)).await.status,
         404
+    );
+}
+
+/// The `Set-Cookie` of `reply` for cookie `name` (`__Host-<name>`), if any.
+fn set_cookie_named(reply: &Reply, name: &str) -> Option<String> {
+    let prefix = format!("__Host-{name}=");
+    reply
+        .set_cookies()
+        .into_iter()
+        .find(|c| c.starts_with(&prefix))
+}
+
+/// Issue 11 on the server: a link asked for through the endpoints leads to `/_nhost/callback`,
+/// which completes it with the PKCE verifier the layer kept in a sealed cookie; bad links come
+/// back to the landing page with `?error=…` and change no cookie.
+#[tokio::test]
+async fn email_links_complete_through_the_callback() {
+    let mut config = emulator_config();
+    config.email_verification_required = true;
+    let emulator = Emulator::start(config).await.expect("emulator starts");
+    let app = site(layer(emulator.url()));
+
+    let anonymous = post(&app, "/_nhost/signin/anonymous", None, "").await;
+    let c1 = anonymous.new_cookie();
+    let user_id = open_cookie(value_of(&c1))
+        .user_id()
+        .expect("user id")
+        .to_owned();
+    let email = format!("{user_id}@example.com");
+    let body = json!({"signInMethod": "email-password", "email": email,
+                      "password": "correct-horse-battery"})
+    .to_string();
+    let reply = post(&app, "/_nhost/user/deanonymize", Some(&c1), &body).await;
+    assert_eq!(
+        json_of(&reply),
+        json!({"session": null}),
+        "verification first"
+    );
+    let verifier = set_cookie_named(&reply, "nhostSessionPkce").expect("the verifier cookie");
+    for attribute in [
+        "HttpOnly",
+        "SameSite=Lax",
+        "Secure",
+        "Path=/",
+        "Max-Age=3600",
+    ] {
+        assert!(verifier.contains(attribute), "{attribute}: {verifier}");
+    }
+    let verifier = verifier.split(';').next().expect("name=value").to_owned();
+    assert!(!reply.body.contains("code"), "{}", reply.body);
+
+    // The link: the auth server redirects to the site's callback with a one-time code.
+    let mail = emulator.mailbox().to(&email).pop().expect("an email");
+    assert_eq!(mail.redirect_to, format!("https://{HOST}/_nhost/callback"));
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("http");
+    let location = http.get(&mail.link).send().await.expect("link").headers()
+        [reqwest::header::LOCATION]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    let callback = location
+        .strip_prefix(&format!("https://{HOST}"))
+        .expect("to the site");
+    assert!(callback.starts_with("/_nhost/callback?code="), "{callback}");
+
+    // Another browser (no verifier cookie): refused, no session.
+    let elsewhere = get(&app, callback, None).await;
+    assert_eq!(elsewhere.status, 303);
+    let to = elsewhere.headers[header::LOCATION].to_str().expect("ascii");
+    assert!(
+        to.starts_with("/?error=invalid-request&errorDescription="),
+        "{to}"
+    );
+    assert!(set_cookie_named(&elsewhere, "nhostSession").is_none());
+
+    // This browser: signed in as the same user, registered; the verifier cookie cleared.
+    let done = get(&app, callback, Some(&verifier)).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(done.headers[header::LOCATION], "/");
+    let session_cookie = set_cookie_named(&done, "nhostSession").expect("a session cookie");
+    let session = open_cookie(value_of(
+        session_cookie.split(';').next().expect("name=value"),
+    ));
+    assert_eq!(session.user_id(), Some(user_id.as_str()));
+    assert!(!session.is_anonymous());
+    let cleared = set_cookie_named(&done, "nhostSessionPkce").expect("the verifier cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    assert!(!done.body.contains("refreshToken"));
+
+    // The same code again: used up; the cookie is not touched.
+    let again = get(&app, callback, Some(&verifier)).await;
+    assert_eq!(again.status, 303);
+    let to = again.headers[header::LOCATION].to_str().expect("ascii");
+    assert!(to.starts_with("/?error="), "{to}");
+    assert!(set_cookie_named(&again, "nhostSession").is_none());
+
+    // A link without PKCE (a refresh token in the address): refused, whoever sent it.
+    let planted = get(
+        &app,
+        "/_nhost/callback?refreshToken=abc&type=signinPasswordless",
+        None,
+    )
+    .await;
+    let to = planted.headers[header::LOCATION].to_str().expect("ascii");
+    assert!(to.contains("error=invalid-request"), "{to}");
+    assert!(set_cookie_named(&planted, "nhostSession").is_none());
+
+    // The auth server's own error redirect is passed on.
+    let failed = get(
+        &app,
+        "/_nhost/callback?error=invalid-ticket&errorDescription=Invalid+ticket",
+        None,
+    )
+    .await;
+    assert_eq!(
+        failed.headers[header::LOCATION],
+        "/?error=invalid-ticket&errorDescription=Invalid+ticket"
     );
 }

@@ -31,8 +31,13 @@ struct Site {
 impl Site {
     /// A site whose auth server issues access tokens of `ttl`.
     async fn start(ttl: Duration) -> Site {
+        // The site's address first: email links lead back to it (its `/_nhost/callback`).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let mut config: Config = emulator_config();
         config.access_token_expires_in = ttl;
+        config.client_url = format!("http://{}", listener.local_addr().expect("addr"));
         let emulator = Emulator::start(config).await.expect("emulator starts");
         let layer = NhostSessionLayer::builder()
             .auth_url(emulator.url())
@@ -55,7 +60,7 @@ impl Site {
                     next.run(req).await
                 }
             }));
-        let base = serve(app).await;
+        let base = serve_on(listener, app);
         Site {
             emulator,
             base,

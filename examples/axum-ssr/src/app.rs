@@ -28,6 +28,8 @@ pub enum Notice {
     CheckMailbox,
     /// The user is now registered.
     Deanonymized,
+    /// An email link was followed and completed: signed in as its user.
+    LinkCompleted,
     /// An action failed.
     Error {
         /// What failed, as the visitor may read it.
@@ -105,6 +107,9 @@ fn notice(notice: Option<&Notice>) -> Html {
         },
         Some(Notice::Deanonymized) => html! {
             <p id="notice" role="status">{ "You are now a registered user." }</p>
+        },
+        Some(Notice::LinkCompleted) => html! {
+            <p id="notice" role="status">{ "Your email is verified: you are signed in." }</p>
         },
         Some(Notice::Error { error: e }) => html! {
             <p id="error" class="error" role="alert" data-status={e.status.to_string()} data-error={e.error.as_str().to_owned()}>

@@ -71,6 +71,20 @@ async fn run(args: Vec<String>) -> Result<(), BoxError> {
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("cannot create DATA_DIR {}: {e}", data_dir.display()))?;
 
+    let port: u16 = match env("PORT") {
+        Some(p) => p
+            .parse()
+            .map_err(|_| format!("PORT must be a port number, got `{p}`"))?,
+        None => 3000,
+    };
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    // Listening first: the embedded emulator must know the site's address (email links lead
+    // back to it).
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e} (set PORT)"))?;
+    let addr = listener.local_addr()?;
+
     // The auth server: a real one, or the embedded emulator.
     let mut builder = NhostSessionLayer::builder();
     let mut _emulator = None;
@@ -96,6 +110,14 @@ async fn run(args: Vec<String>) -> Result<(), BoxError> {
             if env("DATABASE_URL").is_none() {
                 config.database = Database::SqliteFile(data_dir.join("auth.sqlite"));
             }
+            // Email links (verification, magic links) come back to this site, under either
+            // of its loopback names.
+            if env("AUTH_CLIENT_URL").is_none() {
+                config.client_url = format!("http://localhost:{}", addr.port());
+                config
+                    .allowed_redirect_urls
+                    .push(format!("http://127.0.0.1:{}", addr.port()));
+            }
             refresh_lifetime = config.refresh_token_expires_in;
             let emulator = Emulator::start(config)
                 .await
@@ -114,13 +136,6 @@ async fn run(args: Vec<String>) -> Result<(), BoxError> {
             .map_err(|e| format!("cannot reach Redis at REDIS_URL: {e}"))?;
         builder = builder.coordinator(coordinator);
     }
-    let port: u16 = match env("PORT") {
-        Some(p) => p
-            .parse()
-            .map_err(|_| format!("PORT must be a port number, got `{p}`"))?,
-        None => 3000,
-    };
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
     // Plain HTTP on loopback: a development site, so the cookie cannot be `Secure` — said
     // explicitly here, and only because the bind is loopback (nhost-ssr never guesses it from
     // the `Host` header).
@@ -128,10 +143,6 @@ async fn run(args: Vec<String>) -> Result<(), BoxError> {
         builder = builder.secure(SecureCookie::PlainHttpDevelopment);
     }
     let nhost = builder.build()?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e} (set PORT)"))?;
-    let addr = listener.local_addr()?;
     if bundle.is_none() {
         println!(
             "hydration: off (no --dist): pages work without JavaScript; `cargo xtask axum-ssr` builds the bundle and serves the hydrated site"

@@ -8,7 +8,9 @@
 //! - `POST /auth/sign-in/anonymous`, `POST /auth/sign-out`, `POST /auth/deanonymize` (form
 //!   fields `email`, `password`) — the forms' routes, used without JavaScript (or before the
 //!   bundle has loaded): they answer `303 See Other` back to `/`;
-//! - `/_nhost/*` — nhost-ssr's session endpoints, used by the hydrated page's hooks;
+//! - `/_nhost/*` — nhost-ssr's session endpoints, used by the hydrated page's hooks, and
+//!   `GET /_nhost/callback`, where email links land (completed on the server, JavaScript or
+//!   not, then `303` to `/?notice=email-link` — or `/?…&error=…&errorDescription=…`);
 //! - `GET /assets/example-axum-ssr.js`, `GET /assets/example-axum-ssr_bg.wasm` — the bundle.
 //!
 //! State-changing requests from another origin are refused (`Sec-Fetch-Site`, else `Origin`
@@ -24,7 +26,9 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use nhost_ssr::nhost_core::{AuthError, DeanonymizeMethod, ErrorCode, SignUpOutcome};
+use nhost_ssr::nhost_core::{
+    AuthError, DeanonymizeMethod, ErrorCode, SignUpOptions, SignUpOutcome,
+};
 use nhost_ssr::{NhostAuth, NhostSessionLayer, SecureCookie};
 use serde::Deserialize;
 use yew::ServerRenderer;
@@ -88,7 +92,12 @@ pub fn router(nhost: NhostSessionLayer, bundle: Option<Bundle>) -> Router {
         .route(&format!("/assets/{}", Bundle::JS), get(bundle_js))
         .route(&format!("/assets/{}", Bundle::WASM), get(bundle_wasm))
         .with_state(site)
-        .merge(nhost_ssr::session_routes())
+        // Email links land on `GET /_nhost/callback`, which completes them and comes back here.
+        .merge(
+            nhost_ssr::SessionRoutes::new()
+                .landing(format!("/?notice={LINK_NOTICE}"))
+                .into_router(),
+        )
         .layer(nhost)
         .layer(middleware::from_fn_with_state(secure, same_origin_posts))
 }
@@ -120,9 +129,16 @@ fn asset(
     }
 }
 
+/// The `notice` of the page an email link lands on.
+const LINK_NOTICE: &str = "email-link";
+
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct HomeQuery {
     notice: Option<String>,
+    /// A failed email link: the error id (from nhost-ssr's callback, or the auth server).
+    error: Option<String>,
+    error_description: Option<String>,
 }
 
 async fn home(
@@ -130,9 +146,25 @@ async fn home(
     auth: NhostAuth,
     query: axum::extract::Query<HomeQuery>,
 ) -> Response {
-    let notice = match query.notice.as_deref() {
-        Some("check-mailbox") => Some(Notice::CheckMailbox),
-        Some("deanonymized") => Some(Notice::Deanonymized),
+    let query = query.0;
+    let notice = match (query.error, query.notice.as_deref()) {
+        (Some(id), _) => {
+            // Shown as the callback or the auth server phrased it, cut to a sane length: the
+            // query is the visitor's (anyone can craft it), so it is text, never markup.
+            let message: String = query
+                .error_description
+                .unwrap_or_else(|| "The email link could not be completed.".to_owned())
+                .chars()
+                .take(300)
+                .collect();
+            let id: String = id.chars().take(64).collect();
+            Some(Notice::Error {
+                error: AuthError::new(400, ErrorCode::parse(&id), message),
+            })
+        }
+        (None, Some("check-mailbox")) => Some(Notice::CheckMailbox),
+        (None, Some("deanonymized")) => Some(Notice::Deanonymized),
+        (None, Some(LINK_NOTICE)) => Some(Notice::LinkCompleted),
         _ => None,
     };
     render(&site, &auth, notice, StatusCode::OK).await
@@ -267,7 +299,12 @@ async fn deanonymize(
         email: form.email.trim().to_owned(),
         password: form.password,
     };
-    match auth.client().deanonymize(method, None).await {
+    // When the server wants the email verified, its link leads to nhost-ssr's callback, which
+    // completes it with the PKCE verifier the layer keeps in a sealed cookie.
+    let options = auth
+        .site_origin()
+        .map(|origin| SignUpOptions::default().redirect_to(format!("{origin}/_nhost/callback")));
+    match auth.client().deanonymize(method, options).await {
         Ok(SignUpOutcome::SignedIn(_)) => Redirect::to("/?notice=deanonymized").into_response(),
         Ok(SignUpOutcome::EmailVerificationRequired) => {
             Redirect::to("/?notice=check-mailbox").into_response()

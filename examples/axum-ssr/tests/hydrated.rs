@@ -46,17 +46,28 @@ struct Site {
     _server: ServerProcess,
     /// Between the site and the emulator: what the site sent and was given.
     auth: DelayProxy,
-    _emulator: Emulator,
+    emulator: Emulator,
 }
 
 impl Site {
     /// Access tokens of `token_lifetime` seconds; the browser as `options` say, on the page.
     async fn start(options: BrowserOptions, token_lifetime: u64) -> Site {
+        Site::start_with(options, token_lifetime, false).await
+    }
+
+    /// [`Site::start`], with the auth server requiring verified emails or not.
+    async fn start_with(options: BrowserOptions, token_lifetime: u64, verify_emails: bool) -> Site {
+        // The browser's address of the site first: email links must be allowed to lead there.
+        let front_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port for the front proxy");
+        let front_port = front_listener.local_addr().expect("an address").port();
         let mut config = Config::default();
         config.anonymous_role = "public".into();
         config.access_token_expires_in = Duration::from_secs(token_lifetime);
         config.bcrypt_cost = 4;
-        config.email_verification_required = false;
+        config.email_verification_required = verify_emails;
+        config.client_url = format!("http://127.0.0.1:{front_port}");
         // `Config::default()`: in-memory SQLite, a free port of 127.0.0.1.
         let emulator = Emulator::start(config).await.expect("the emulator starts");
         let auth = DelayProxy::start_recording(emulator.addr(), Duration::ZERO).await;
@@ -74,7 +85,11 @@ impl Site {
             .env("NHOST_SSR_COOKIE_KEY", "ab".repeat(64));
         // Prints "example-axum-ssr: http://localhost:NNNNN/".
         let server = ServerProcess::start(command);
-        let front = DelayProxy::start_recording(socket_addr(server.url()), Duration::ZERO).await;
+        let front = DelayProxy::start_recording_on(
+            front_listener,
+            socket_addr(server.url()),
+            Duration::ZERO,
+        );
 
         let driver = ChromeDriver::start().await;
         let browser = driver
@@ -87,7 +102,7 @@ impl Site {
             front,
             _server: server,
             auth,
-            _emulator: emulator,
+            emulator,
         }
     }
 
@@ -444,5 +459,107 @@ async fn three_tabs_and_the_server_rotate_once_per_expiry() {
         (calls as f64) <= rotations * 1.5 + 2.0,
         "{calls} POST /token for ≈ {rotations:.1} rotations: more than one per rotation"
     );
+    site.assert_no_refresh_token_reached_the_browser().await;
+}
+
+/// Issue 11, on the server and without JavaScript: with email verification required, an
+/// anonymous user deanonymizes through the form, follows the emailed link — which leads to
+/// nhost-ssr's callback, completing it with the PKCE verifier kept in a sealed cookie — and is
+/// signed in as the same user, registered, with neither `code` nor `refreshToken` in the address
+/// bar. Bad links say so on the page and change no session.
+#[tokio::test]
+async fn email_link_completes_on_the_server_without_javascript() {
+    let site = Site::start_with(BrowserOptions::default().javascript(false), 900, true).await;
+    let browser = &site.browser;
+    browser.click("#sign-in").await;
+    let user_id = shown_user(browser).await;
+
+    let email = format!("link-{}@example.com", &user_id[..8]);
+    browser
+        .type_into("#deanonymize input[name=email]", &email)
+        .await;
+    browser
+        .type_into("#deanonymize input[name=password]", "correct-horse-battery")
+        .await;
+    browser.click("#deanonymize button[type=submit]").await;
+    browser
+        .wait_for_text(
+            "#notice",
+            "Check your mailbox: follow the link we sent to finish signing up.",
+        )
+        .await;
+    browser
+        .wait_for_text("[data-testid=status]", "You are signed out.")
+        .await;
+
+    // Follow the link: auth server → the site's callback → the page.
+    let link = site
+        .emulator
+        .mailbox()
+        .to(&email)
+        .pop()
+        .expect("a verification email")
+        .link;
+    browser.goto(&link).await;
+    browser
+        .wait_for_text("#notice", "Your email is verified: you are signed in.")
+        .await;
+    assert_eq!(shown_user(browser).await, user_id, "the same user");
+    assert_eq!(
+        browser.text("[data-testid=is-anonymous]").await.as_deref(),
+        Some("false")
+    );
+    let address = browser.current_url().await;
+    assert!(
+        !address.contains("code=") && !address.contains("refreshToken"),
+        "the address bar keeps the link's secret: {address}"
+    );
+
+    // The same link again: its ticket is used up. A clear message; still signed in.
+    browser.goto(&link).await;
+    let message = browser
+        .wait_text("#error", "an error message", |t| !t.is_empty())
+        .await;
+    assert!(message.contains("status 400"), "{message}");
+    assert_eq!(
+        shown_user(browser).await,
+        user_id,
+        "the session did not change"
+    );
+
+    // A link asked for elsewhere (another browser's PKCE challenge): refused, nothing changes.
+    let http = reqwest::Client::new();
+    http.post(format!("{}/signin/passwordless/email", site.emulator.url()))
+        .json(&json!({
+            "email": email,
+            // S256 of some other browser's verifier.
+            "codeChallenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+            "options": { "redirectTo": format!("{}/_nhost/callback", site.front.url()) },
+        }))
+        .send()
+        .await
+        .expect("sent")
+        .error_for_status()
+        .expect("a magic link");
+    let foreign = site
+        .emulator
+        .mailbox()
+        .to(&email)
+        .pop()
+        .expect("a magic link")
+        .link;
+    browser.goto(&foreign).await;
+    let message = browser
+        .wait_text("#error", "an error message", |t| !t.is_empty())
+        .await;
+    assert!(message.contains("another browser"), "{message}");
+    assert_eq!(
+        shown_user(browser).await,
+        user_id,
+        "the session did not change"
+    );
+    let address = browser.current_url().await;
+    assert!(!address.contains("code="), "{address}");
+
     site.assert_no_refresh_token_reached_the_browser().await;
 }

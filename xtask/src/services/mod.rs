@@ -11,7 +11,7 @@
 
 mod emulator;
 mod postgres;
-mod redis;
+pub(crate) mod redis;
 
 use std::path::{Path, PathBuf};
 

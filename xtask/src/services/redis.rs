@@ -30,11 +30,23 @@ fn find_binary() -> Result<PathBuf> {
 
 /// Starts `redis-server` with its files in `dir`.
 pub(super) fn start(dir: &Path) -> Result<Box<dyn Service>> {
+    let port = free_port()?;
+    let child = start_on(dir, port)?;
+    eprintln!("xtask: started redis-server on 127.0.0.1:{port}");
+    Ok(Box::new(Redis {
+        child,
+        url: format!("redis://127.0.0.1:{port}"),
+    }))
+}
+
+/// Starts `redis-server` on `port` of 127.0.0.1 (persistence off, files and `redis.log` in
+/// `dir`) and waits until it answers `PING`. `cargo xtask soak` uses this directly, to kill a
+/// server and start another on the same port.
+pub(crate) fn start_on(dir: &Path, port: u16) -> Result<Child> {
     let bin = find_binary()?;
     fs::create_dir_all(dir)?;
-    let port = free_port()?;
     let log = dir.join("redis.log");
-    let child = Command::new(&bin)
+    let mut child = Command::new(&bin)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
         .arg("--dir")
@@ -46,17 +58,12 @@ pub(super) fn start(dir: &Path) -> Result<Box<dyn Service>> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-    let mut redis = Redis {
-        child,
-        url: format!("redis://127.0.0.1:{port}"),
-    };
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if ping(port) {
-            eprintln!("xtask: started redis-server on 127.0.0.1:{port}");
-            return Ok(Box::new(redis));
+            return Ok(child);
         }
-        if let Ok(Some(status)) = redis.child.try_wait() {
+        if let Ok(Some(status)) = child.try_wait() {
             return Err(format!(
                 "redis-server exited at start-up ({status}); see {}",
                 log.display()
@@ -64,7 +71,8 @@ pub(super) fn start(dir: &Path) -> Result<Box<dyn Service>> {
             .into());
         }
         if Instant::now() > deadline {
-            let _ = redis.stop();
+            let _ = child.kill();
+            let _ = child.wait();
             return Err(format!(
                 "redis-server did not answer PING within 10 s; see {}",
                 log.display()

@@ -19,6 +19,8 @@ pub fn emulator_config() -> Config {
     config.anonymous_role = "public".into();
     config.bcrypt_cost = 4;
     config.email_verification_required = false;
+    // Email links lead to the site's callback (`https://app.example.com/_nhost/callback`).
+    config.client_url = format!("https://{HOST}");
     config
 }
 
@@ -225,6 +227,12 @@ pub async fn serve(app: Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
+    serve_on(listener, app)
+}
+
+/// Serves `app` on a listener bound beforehand (when its URL must be known first, e.g. as the
+/// auth server's client URL); returns its base URL.
+pub fn serve_on(listener: tokio::net::TcpListener, app: Router) -> String {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
