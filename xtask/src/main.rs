@@ -15,8 +15,8 @@
 
 mod axum_ssr;
 mod bench;
-mod bundle;
 mod browser;
+mod bundle;
 mod services;
 mod signals;
 mod soak;

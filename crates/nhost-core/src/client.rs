@@ -1007,7 +1007,8 @@ impl NhostClient {
     ///   [`STATUS_OTHER`](crate::STATUS_OTHER) (no HTTP status came with it; not transient).
     ///
     /// `Ok(None)` when the address carries none of these: nothing to complete. The session, on
-    /// success, is this client's (an `AuthChange` is announced as for any sign-in). Take the
+    /// success, is this client's (an `AuthChange` is announced as for any sign-in) — replacing
+    /// any session it held, as nhost-js's `autoSignIn` does. Take the
     /// parameters out of the address bar afterwards (`history.replaceState`): a code is
     /// single-use, and a refresh token must not stay in the history. nhost-yew's provider does
     /// both.
@@ -1026,8 +1027,8 @@ impl NhostClient {
     /// The link's own error; `invalid-request` for a code without a stored verifier (the link
     /// was opened in another browser than the one that asked for it); the exchange's or
     /// refresh's errors (`invalid-request` / `invalid-refresh-token` for a used or expired code
-    /// or token); `already-signed-in` when another user is signed in here;
-    /// `unavailable-in-server-session-mode` (the site's callback route completes links there).
+    /// or token); `unavailable-in-server-session-mode` (the site's callback route completes
+    /// links there). A session held here is replaced only when the link gives one.
     pub async fn complete_email_link(&self, url: &str) -> Result<Option<Session>, AuthError> {
         let params = EmailLinkParams::parse(url);
         if let Some(error) = params.error {
@@ -1040,13 +1041,24 @@ impl NhostClient {
                 message,
             ));
         }
-        if let Some(code) = params.code {
-            return self.exchange_code(&code).await.map(Some);
-        }
-        if let Some(token) = params.refresh_token {
-            return self.sign_in_with_refresh_token(&token).await.map(Some);
-        }
-        Ok(None)
+        self.direct_mode_only("completing an email link")?;
+        let session = if let Some(code) = params.code {
+            self.exchange(&code).await?
+        } else if let Some(token) = params.refresh_token {
+            let body = api::RefreshTokenRequest {
+                refresh_token: token.trim(),
+            };
+            let wire: SessionWire = self.inner.transport.post("/token", &body, None).await?;
+            self.session_from(wire)
+        } else {
+            return Ok(None);
+        };
+        // The link is what the user just chose: its session replaces one held here — typically
+        // the anonymous session of the same user, which the server revoked when they
+        // deanonymized with verification required — as nhost-js's `autoSignIn` does. Only once
+        // the link has given a session: a failed link changes nothing.
+        self.apply(AuthEvent::SignedIn(session.clone()));
+        Ok(Some(session))
     }
 
     /// Turns a PKCE link's one-time `code` into a session (`POST /token/exchange`), with the
@@ -1061,6 +1073,13 @@ impl NhostClient {
     pub async fn exchange_code(&self, code: &str) -> Result<Session, AuthError> {
         self.direct_mode_only("completing an email link")?;
         self.ensure_signed_out()?;
+        let session = self.exchange(code).await?;
+        self.apply(AuthEvent::SignedIn(session.clone()));
+        Ok(session)
+    }
+
+    /// `POST /token/exchange` with the stored verifier, which is removed once it worked.
+    async fn exchange(&self, code: &str) -> Result<Session, AuthError> {
         let code = code.trim();
         if code.is_empty() {
             return Err(AuthError::validation(
@@ -1071,16 +1090,24 @@ impl NhostClient {
         let Some(verifier) = self.code_verifier() else {
             return Err(AuthError::validation(
                 ErrorCode::InvalidRequest,
-                "this email link was asked for in another browser (or its sign-in data was \
-                 cleared): open it in the browser where you asked for it, or ask for a new one",
+                "this email link cannot be completed here: it was asked for in another browser, \
+                 or it was already used (a link works once). Ask for a new one if needed",
             ));
         };
         let body = api::TokenExchangeRequest {
             code,
             code_verifier: &verifier,
         };
-        let session = self.post_for_session("/token/exchange", &body).await?;
-        let session = self.finish_sign_in(session)?;
+        let session = self
+            .post_for_session("/token/exchange", &body)
+            .await?
+            .ok_or_else(|| {
+                AuthError::new(
+                    crate::error::STATUS_OTHER,
+                    ErrorCode::InvalidRequest,
+                    "the auth server answered the code exchange without a session",
+                )
+            })?;
         self.inner.storage.remove(crate::pkce::CODE_VERIFIER_KEY);
         Ok(session)
     }

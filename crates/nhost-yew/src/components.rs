@@ -3,8 +3,8 @@
 use nhost_core::{NhostClient, Session};
 use yew::prelude::*;
 
-use crate::context::NhostContext;
-use crate::hooks::use_authentication_status;
+use crate::context::{EmailLinkContext, NhostContext};
+use crate::hooks::{UseEmailLinkHandle, use_authentication_status};
 
 /// Properties of [`NhostProvider`].
 #[derive(Properties, PartialEq)]
@@ -26,7 +26,15 @@ pub struct NhostProviderProps {
 }
 
 /// Gives every hook below it the client. In the browser it also restores the stored session
-/// (`initialize`) and keeps tabs of the same origin in step (`BroadcastChannel`).
+/// (`initialize`), keeps tabs of the same origin in step (`BroadcastChannel`) and, when the page
+/// was opened from an email link (`?code=…`, `?refreshToken=…` or `?error=…`), completes it and
+/// takes its parameters out of the address bar — in direct mode; in server-session mode the
+/// site's callback route completes links. [`use_email_link`](crate::use_email_link) tells how
+/// it went.
+///
+/// A session held when the link arrives (the stored anonymous session of a user who has just
+/// verified their email, or another user's) is replaced by the link's — as nhost-js's
+/// `autoSignIn` does — once the link has given one; a link that fails changes nothing.
 ///
 /// ```
 /// use nhost_yew::prelude::*;
@@ -50,25 +58,60 @@ pub fn NhostProvider(props: &NhostProviderProps) -> Html {
             props.client.adopt_session(session.clone());
         }
     });
-    // Effects never run on the server; in the browser this one restores the stored session and
-    // joins the other tabs.
-    use_effect_with(props.client.clone(), start_in_browser);
+    let email_link = use_state_eq(UseEmailLinkHandle::default);
+    // Effects never run on the server; in the browser this one restores the stored session,
+    // completes the page's email link and joins the other tabs.
+    let link_setter = email_link.setter();
+    use_effect_with(props.client.clone(), move |client| {
+        start_in_browser(client, link_setter)
+    });
     let context = NhostContext {
         client: props.client.clone(),
     };
+    let email_link = EmailLinkContext((*email_link).clone());
     html! {
         <ContextProvider<NhostContext> {context}>
-            { props.children.clone() }
+            <ContextProvider<EmailLinkContext> context={email_link}>
+                { props.children.clone() }
+            </ContextProvider<EmailLinkContext>>
         </ContextProvider<NhostContext>>
     }
 }
 
-/// Restores the stored session and starts tab sync; the returned closure stops the sync.
+/// Restores the stored session — completing the page's email link, if any (direct mode only) —
+/// and starts tab sync; the returned closure stops the sync.
 #[cfg(target_arch = "wasm32")]
-fn start_in_browser(client: &NhostClient) -> impl FnOnce() + use<> {
-    let restoring = client.clone();
+fn start_in_browser(
+    client: &NhostClient,
+    link_setter: UseStateSetter<UseEmailLinkHandle>,
+) -> impl FnOnce() + use<> {
+    let landing = if client.session_endpoints().is_none() {
+        crate::email_link::take_from_address_bar()
+    } else {
+        None
+    };
+    if let Some(landing) = &landing {
+        link_setter.set(UseEmailLinkHandle {
+            is_loading: true,
+            link_type: landing.link_type.clone(),
+            ..UseEmailLinkHandle::default()
+        });
+    }
+    let starting = client.clone();
     yew::platform::spawn_local(async move {
-        restoring.initialize().await;
+        let Some(landing) = landing else {
+            starting.initialize().await;
+            return;
+        };
+        let outcome = crate::email_link::complete(&starting, &landing).await;
+        let error = outcome.as_ref().err().cloned();
+        link_setter.set(UseEmailLinkHandle {
+            is_loading: false,
+            is_success: matches!(outcome, Ok(Some(_))),
+            is_error: error.is_some(),
+            error,
+            link_type: landing.link_type,
+        });
     });
     let sync = crate::broadcast::TabSync::start(client);
     move || drop(sync)
@@ -76,7 +119,10 @@ fn start_in_browser(client: &NhostClient) -> impl FnOnce() + use<> {
 
 /// Server side: effects never run there; this only keeps the hook call unconditional.
 #[cfg(not(target_arch = "wasm32"))]
-fn start_in_browser(_client: &NhostClient) -> impl FnOnce() + use<> {
+fn start_in_browser(
+    _client: &NhostClient,
+    _link_setter: UseStateSetter<UseEmailLinkHandle>,
+) -> impl FnOnce() + use<> {
     || ()
 }
 

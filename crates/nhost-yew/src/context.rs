@@ -4,10 +4,17 @@
 use nhost_core::NhostClient;
 use yew::prelude::*;
 
+use crate::hooks::UseEmailLinkHandle;
+
 #[derive(Clone, PartialEq)]
 pub(crate) struct NhostContext {
     pub(crate) client: NhostClient,
 }
+
+/// The outcome of the email link the page was opened with, in a context of its own: it changes
+/// at most twice, and then only [`use_email_link`](crate::use_email_link)'s components re-render.
+#[derive(Clone, Default, PartialEq)]
+pub(crate) struct EmailLinkContext(pub(crate) UseEmailLinkHandle);
 
 /// The [`NhostClient`] of the nearest [`NhostProvider`](crate::NhostProvider), for calls the
 /// hooks do not cover (e.g. `access_token()` before calling Hasura).

@@ -34,6 +34,8 @@ mod action;
 mod broadcast;
 mod components;
 mod context;
+#[cfg(target_arch = "wasm32")]
+mod email_link;
 pub mod hooks;
 pub mod hydration;
 

@@ -22,6 +22,8 @@ fn Everything() -> Html {
     let sign_in = use_sign_in_email_password();
     let sign_up = use_sign_up_email_password();
     let upgrade = use_deanonymize();
+    // On the server no email link is completed: idle.
+    let link = use_email_link();
     let _client = use_nhost_client();
     html! {
         <div>
@@ -36,6 +38,7 @@ fn Everything() -> Html {
             <p id="role">{ claims.map(|c| c.default_role).unwrap_or_default() }</p>
             <p id="has-session">{ session.is_some() }</p>
             <p id="idle">{ !(sign_out.is_loading || sign_in.is_loading || sign_up.is_loading || upgrade.is_loading) }</p>
+            <p id="email-link">{ link.is_loading || link.is_success || link.is_error || link.error.is_some() || link.link_type.is_some() }</p>
             <SignedIn><p>{ "members only" }</p></SignedIn>
             <SignedOut><p>{ "please sign in" }</p></SignedOut>
         </div>
@@ -106,6 +109,7 @@ async fn a_seeded_provider_renders_the_signed_in_page_on_the_server() {
         "{html}"
     );
     assert!(html.contains(r#"<p id="idle">true</p>"#), "{html}");
+    assert!(html.contains(r#"<p id="email-link">false</p>"#), "{html}");
     assert_eq!(emu.stats().token_requests, 0, "rendering made no request");
 }
 

@@ -1,6 +1,6 @@
 //! The browser half: the seed's component, made real.
 
-use nhost_core::{DeanonymizeMethod, NhostClient, SignOutScope};
+use nhost_core::{DeanonymizeMethod, NhostClient, SignOutScope, SignUpOptions};
 use nhost_yew::prelude::*;
 use web_sys::HtmlInputElement;
 use yew::prelude::*;
@@ -22,6 +22,16 @@ fn auth_url() -> String {
         .unwrap_or_else(|| "http://127.0.0.1:4000".to_owned())
 }
 
+/// This app's own address (origin and path, no query): where email links lead back to.
+fn app_address() -> Option<String> {
+    let location = web_sys::window()?.location();
+    Some(format!(
+        "{}{}",
+        location.origin().ok()?,
+        location.pathname().ok()?
+    ))
+}
+
 #[component]
 fn App() -> Html {
     let client = use_memo((), |_| {
@@ -35,10 +45,35 @@ fn App() -> Html {
         <NhostProvider client={(*client).clone()}>
             <main>
                 <h1>{ "nhost-yew" }</h1>
+                <EmailLink />
                 <AnonymousSignIn />
-                <SignedIn><Profile /><Deanonymize /><SignOut /></SignedIn>
+                <SignedIn><Profile /></SignedIn>
+                // Outside `SignedIn`: when the server wants the email verified it ends the
+                // session, and "check your mailbox" must outlive it.
+                <Deanonymize />
+                <SignedIn><SignOut /></SignedIn>
             </main>
         </NhostProvider>
+    }
+}
+
+/// How the email link this page was opened with went (the provider completes it on start-up).
+#[component]
+fn EmailLink() -> Html {
+    let link = use_email_link();
+    let done = match link.link_type.as_deref() {
+        Some("emailVerify") => "Your email is verified: you are signed in.",
+        Some("signinPasswordless") => "You are signed in with your magic link.",
+        _ => "You are signed in with the link from your email.",
+    };
+    html! {
+        <>
+            if link.is_loading { <p id="email-link-loading">{ "Completing the link from your email…" }</p> }
+            if link.is_success { <p id="email-link">{ done }</p> }
+            if let Some(e) = &link.error {
+                <p id="email-link-error">{ format!("This email link did not work: {} ({})", e.message, e.error) }</p>
+            }
+        </>
     }
 }
 
@@ -102,7 +137,9 @@ fn Deanonymize() -> Html {
                     email: value(&email),
                     password: value(&password),
                 },
-                None,
+                // When the server wants the email verified, its link leads back to this app,
+                // whose provider completes it.
+                app_address().map(|a| SignUpOptions::default().redirect_to(a)),
             )
         })
     };

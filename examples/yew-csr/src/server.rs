@@ -1,5 +1,7 @@
 //! The native half: serves the built app (`--dist DIR`) and, unless `NHOST_AUTH_URL` is set, an
-//! in-process auth emulator. The page learns the auth URL from a `<meta>` tag written here.
+//! in-process auth emulator whose email links lead back to the app (its client URL is the
+//! app's address unless `AUTH_CLIENT_URL` says otherwise; the emulator's mailbox is at
+//! `{auth}/_emulator/mailbox`). The page learns the auth URL from a `<meta>` tag written here.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,6 +36,20 @@ pub(crate) async fn main() -> ExitCode {
         );
         return ExitCode::from(2);
     };
+    // Bound first: the emulator's email links lead back to this address.
+    let port: u16 = std::env::var("PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(8080);
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("error: cannot listen on {addr}: {e} (set PORT)");
+            return ExitCode::FAILURE;
+        }
+    };
+    let app_url = format!("http://{}", listener.local_addr().unwrap_or(addr));
     let mut _emulator = None;
     let auth_url = match std::env::var("NHOST_AUTH_URL") {
         Ok(url) if !url.trim().is_empty() => url,
@@ -50,6 +66,16 @@ pub(crate) async fn main() -> ExitCode {
             }
             if std::env::var_os("AUTH_PORT").is_none() {
                 config.port = 0;
+            }
+            // Email links (verification after deanonymizing, magic links) land on this app,
+            // whose provider completes them — not on the emulator's default client URL.
+            if std::env::var_os("AUTH_CLIENT_URL").is_none() {
+                config.client_url = app_url.clone();
+                // The app opened as `localhost` sends its links there.
+                let local = listener.local_addr().map_or(port, |a| a.port());
+                config
+                    .allowed_redirect_urls
+                    .push(format!("http://localhost:{local}"));
             }
             if std::env::var_os("DATABASE_URL").is_none() {
                 config.database =
@@ -68,18 +94,6 @@ pub(crate) async fn main() -> ExitCode {
             }
         }
     };
-    let port: u16 = std::env::var("PORT")
-        .ok()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(8080);
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = match tokio::net::TcpListener::bind(addr).await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("error: cannot listen on {addr}: {e} (set PORT)");
-            return ExitCode::FAILURE;
-        }
-    };
     let app = Router::new()
         .route("/", get(index))
         .route("/{file}", get(asset))
@@ -87,10 +101,7 @@ pub(crate) async fn main() -> ExitCode {
             dist,
             auth_url: auth_url.clone(),
         });
-    println!(
-        "example-yew-csr on http://{} (auth: {auth_url})",
-        listener.local_addr().unwrap_or(addr)
-    );
+    println!("example-yew-csr on {app_url} (auth: {auth_url})");
     if let Err(e) = axum::serve(listener, app).await {
         eprintln!("error: {e}");
         return ExitCode::FAILURE;

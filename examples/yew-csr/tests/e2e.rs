@@ -6,7 +6,9 @@
 //! `NHOST_E2E_DIST` (the folder with `example-yew-csr.js` and its `.wasm`) and `CHROMEDRIVER`.
 //!
 //! Every test has its own server (in-memory database), ChromeDriver and Chromium profile, so
-//! the tests are independent of each other and of their order. The multi-tab tests of issue 15
+//! the tests are independent of each other and of their order. The email-link tests of issue 11
+//! run the auth server in the test ([`Verifying`]: verification required, its mailbox read with
+//! `emulator.mailbox()`). The multi-tab tests of issue 15
 //! run the auth server in the test instead ([`FarAway`]): an emulator with 4-second access
 //! tokens behind a [`DelayProxy`] that makes it 300 ms away.
 
@@ -173,6 +175,209 @@ async fn deanonymize_with_email_and_password() {
     // The same user, now with an email and password (verification is off: still signed in).
     browser.wait_for_text("[data-testid=user-id]", &id).await;
     browser.wait_gone("#deanonymize").await;
+}
+
+// Issue 11: email links end to end. An anonymous user keeps their account with email
+// verification required: the server revokes the anonymous session and emails a link, which
+// leads back to the app with a one-time PKCE `code`; the provider exchanges it with the verifier
+// this browser kept, and takes it out of the address bar.
+
+/// The example's server pointed (`NHOST_AUTH_URL`) at an emulator in this test that requires
+/// verified emails, and whose client URL is the app (so the test reads the link from
+/// `emulator.mailbox()`, and the link leads back to the app). Fields drop in declaration order.
+struct Verifying {
+    browser: Browser,
+    driver: ChromeDriver,
+    server: ServerProcess,
+    emulator: Emulator,
+}
+
+impl Verifying {
+    async fn start() -> Verifying {
+        let dist = dist();
+        // The app's port is chosen first: the emulator must know where its links lead.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut config = Config::default();
+        config.anonymous_role = "public".into();
+        config.email_verification_required = true;
+        config.bcrypt_cost = 4;
+        config.client_url = format!("http://127.0.0.1:{port}");
+        let emulator = Emulator::start(config).await.expect("the emulator starts");
+        let mut command = server_command(&dist);
+        command
+            .env("NHOST_AUTH_URL", emulator.url())
+            .env("PORT", port.to_string())
+            .env("AUTH_EMAIL_SIGNIN_EMAIL_VERIFIED_REQUIRED", "true");
+        let server = ServerProcess::start(command);
+        let driver = ChromeDriver::start().await;
+        let browser = driver.browser().await;
+        keep_landing_address(&browser).await;
+        browser.goto(server.url()).await;
+        Verifying {
+            browser,
+            driver,
+            server,
+            emulator,
+        }
+    }
+
+    /// The link of the last email sent to `email`.
+    fn link_to(&self, email: &str) -> String {
+        self.emulator
+            .mailbox()
+            .to(email)
+            .pop()
+            .unwrap_or_else(|| panic!("no email was sent to {email}"))
+            .link
+    }
+}
+
+/// Keeps, in every page the browser opens from now on, the address the page was opened with
+/// (`sessionStorage["e2e-landing"]`), saved before any of the page's scripts runs: the app takes
+/// the link's code out of the address bar, and the bad-link cases open that address again.
+async fn keep_landing_address(browser: &Browser) {
+    browser
+        .cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": "try { sessionStorage.setItem('e2e-landing', location.href) } catch (_) {}" }),
+        )
+        .await;
+}
+
+/// Signs in anonymously and deanonymizes with a new email; the server wants it verified.
+/// Returns the user id and the email.
+async fn deanonymize_needing_verification(browser: &Browser) -> (String, String) {
+    let id = sign_in_anonymously(browser).await;
+    let email = format!("e2e-{}@example.com", uuid::Uuid::new_v4());
+    browser
+        .type_into("#deanonymize input[name=email]", &email)
+        .await;
+    browser
+        .type_into("#deanonymize input[name=password]", "secret123")
+        .await;
+    browser.click("#deanonymize button[type=submit]").await;
+    browser
+        .wait_for_text("#check-mailbox", "Check your mailbox")
+        .await;
+    // The server revoked the anonymous session: signed out until the link is followed.
+    browser.wait_gone("[data-testid=user-id]").await;
+    (id, email)
+}
+
+/// Asserts that the address bar holds no part of an email link.
+async fn assert_clean_address(browser: &Browser) {
+    let url = browser.current_url().await;
+    assert!(
+        !url.contains("code=") && !url.contains("refreshToken"),
+        "the link stays in the address bar: {url}"
+    );
+}
+
+#[tokio::test]
+async fn verification_link_signs_the_same_user_in() {
+    let fixture = Verifying::start().await;
+    let browser = &fixture.browser;
+    let (id, email) = deanonymize_needing_verification(browser).await;
+
+    let link = fixture.link_to(&email);
+    browser.goto(&link).await;
+    browser
+        .wait_for_text("#email-link", "Your email is verified: you are signed in.")
+        .await;
+    browser.wait_for_text("[data-testid=user-id]", &id).await;
+    browser
+        .wait_for_text("[data-testid=is-anonymous]", "false")
+        .await;
+    let landing = browser
+        .session_storage("e2e-landing")
+        .await
+        .expect("the landing address was kept");
+    assert!(
+        landing.starts_with(fixture.server.url()) && landing.contains("code="),
+        "the link leads back to the app with a PKCE code: {landing}"
+    );
+    assert!(!landing.contains("refreshToken"), "{landing}");
+    assert_clean_address(browser).await;
+    assert!(
+        browser.find("#email-link-error").await.is_none(),
+        "{}",
+        browser.page_report().await
+    );
+
+    // A reload keeps the verified session and completes nothing.
+    browser.reload().await;
+    browser.wait_for_text("[data-testid=user-id]", &id).await;
+    browser
+        .wait_for_text("[data-testid=is-anonymous]", "false")
+        .await;
+    assert!(browser.find("#email-link").await.is_none());
+}
+
+#[tokio::test]
+async fn bad_links_say_so_and_change_no_session() {
+    let fixture = Verifying::start().await;
+    let browser = &fixture.browser;
+    let (id, email) = deanonymize_needing_verification(browser).await;
+    let link = fixture.link_to(&email);
+    browser.goto(&link).await;
+    browser
+        .wait_for_text("#email-link", "Your email is verified: you are signed in.")
+        .await;
+    browser.wait_for_text("[data-testid=user-id]", &id).await;
+    let landing = browser
+        .session_storage("e2e-landing")
+        .await
+        .expect("the landing address was kept");
+
+    // The same code again, in the same browser: used (and its verifier spent).
+    browser.goto(&landing).await;
+    browser
+        .wait_text("#email-link-error", "an error about the link", |t| {
+            t.starts_with("This email link did not work:")
+        })
+        .await;
+    browser.wait_for_text("[data-testid=user-id]", &id).await;
+    browser
+        .wait_for_text("[data-testid=is-anonymous]", "false")
+        .await;
+    assert_clean_address(browser).await;
+
+    // The email's link again: the server's own verdict (its ticket is used), as `error=`.
+    browser.goto(&link).await;
+    browser
+        .wait_text(
+            "#email-link-error",
+            "the server's error about the link",
+            |t| t.starts_with("This email link did not work:"),
+        )
+        .await;
+    browser.wait_for_text("[data-testid=user-id]", &id).await;
+    assert_clean_address(browser).await;
+
+    // The code in another browser (a fresh profile: no verifier there): not signed in.
+    let other = fixture.driver.browser().await;
+    other.goto(&landing).await;
+    other
+        .wait_text(
+            "#email-link-error",
+            "an error naming the other browser",
+            |t| t.contains("another browser"),
+        )
+        .await;
+    other.wait_for_text("#sign-in", "Anonymous sign-in").await;
+    assert!(other.find("[data-testid=user-id]").await.is_none());
+    assert_clean_address(&other).await;
+    other.close().await;
+
+    // And the first browser is still signed in as the verified user.
+    browser.reload().await;
+    browser.wait_for_text("[data-testid=user-id]", &id).await;
+    browser
+        .wait_for_text("[data-testid=is-anonymous]", "false")
+        .await;
 }
 
 // Issue 15: no lost sessions in the browser. Several tabs of one browser (one profile: shared
