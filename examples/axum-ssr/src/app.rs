@@ -168,6 +168,12 @@ fn Home(props: &HomeProps) -> Html {
                 <form method="post" action="/auth/sign-in/anonymous" onsubmit={on_sign_in}>
                     <button id="sign-in" type="submit" disabled={busy}>{ "Sign in anonymously" }</button>
                 </form>
+                // A plain form with or without JavaScript: the link it asks for is completed on
+                // the server (`/_nhost/callback`), with the PKCE verifier kept in a sealed cookie.
+                <form id="magic-link" method="post" action="/auth/sign-in/magic-link">
+                    <label>{ "Email " }<input name="email" type="email" required=true autocomplete="email" /></label>
+                    <button type="submit">{ "Email me a sign-in link" }</button>
+                </form>
             </section>
         };
     }

@@ -6,7 +6,7 @@
 //!   public session, never the refresh token — and `<script id="page-notice">`) and, when the
 //!   site has a [`Bundle`], the module script that hydrates it;
 //! - `POST /auth/sign-in/anonymous`, `POST /auth/sign-out`, `POST /auth/deanonymize` (form
-//!   fields `email`, `password`) — the forms' routes, used without JavaScript (or before the
+//!   fields `email`, `password`), `POST /auth/sign-in/magic-link` (`email`) — the forms' routes, used without JavaScript (or before the
 //!   bundle has loaded): they answer `303 See Other` back to `/`;
 //! - `/_nhost/*` — nhost-ssr's session endpoints, used by the hydrated page's hooks, and
 //!   `GET /_nhost/callback`, where email links land (completed on the server, JavaScript or
@@ -89,6 +89,7 @@ pub fn router(nhost: NhostSessionLayer, bundle: Option<Bundle>) -> Router {
         .route("/auth/sign-in/anonymous", post(sign_in_anonymous))
         .route("/auth/sign-out", post(sign_out))
         .route("/auth/deanonymize", post(deanonymize))
+        .route("/auth/sign-in/magic-link", post(magic_link))
         .route(&format!("/assets/{}", Bundle::JS), get(bundle_js))
         .route(&format!("/assets/{}", Bundle::WASM), get(bundle_wasm))
         .with_state(site)
@@ -309,6 +310,35 @@ async fn deanonymize(
         Ok(SignUpOutcome::EmailVerificationRequired) => {
             Redirect::to("/?notice=check-mailbox").into_response()
         }
+        Err(e) => failed(&site, &auth, e).await,
+    }
+}
+
+#[derive(Deserialize)]
+struct MagicLinkForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// Emails a sign-in link (PKCE: the layer keeps the verifier in a sealed cookie) leading to
+/// nhost-ssr's callback, then shows "check your mailbox".
+async fn magic_link(
+    State(site): State<Site>,
+    auth: NhostAuth,
+    Form(form): Form<MagicLinkForm>,
+) -> Response {
+    if auth.session().is_some() {
+        return Redirect::to("/").into_response();
+    }
+    let options = auth
+        .site_origin()
+        .map(|origin| SignUpOptions::default().redirect_to(format!("{origin}/_nhost/callback")));
+    match auth
+        .client()
+        .sign_in_passwordless_email(form.email.trim(), options)
+        .await
+    {
+        Ok(()) => Redirect::to("/?notice=check-mailbox").into_response(),
         Err(e) => failed(&site, &auth, e).await,
     }
 }

@@ -561,5 +561,34 @@ async fn email_link_completes_on_the_server_without_javascript() {
     let address = browser.current_url().await;
     assert!(!address.contains("code="), "{address}");
 
+    // Signed out, the magic-link form: its link (PKCE, verifier in the sealed cookie) signs the
+    // same user in again.
+    browser.click("#sign-out").await;
+    browser
+        .wait_for_text("[data-testid=status]", "You are signed out.")
+        .await;
+    browser
+        .type_into("#magic-link input[name=email]", &email)
+        .await;
+    browser.click("#magic-link button[type=submit]").await;
+    browser
+        .wait_for_text(
+            "#notice",
+            "Check your mailbox: follow the link we sent to finish signing up.",
+        )
+        .await;
+    let magic = site
+        .emulator
+        .mailbox()
+        .to(&email)
+        .pop()
+        .expect("a magic link")
+        .link;
+    browser.goto(&magic).await;
+    browser
+        .wait_for_text("#notice", "Your email is verified: you are signed in.")
+        .await;
+    assert_eq!(shown_user(browser).await, user_id, "the same user");
+
     site.assert_no_refresh_token_reached_the_browser().await;
 }
