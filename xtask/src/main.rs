@@ -17,6 +17,7 @@ mod axum_ssr;
 mod bench;
 mod browser;
 mod bundle;
+mod fuzz;
 mod services;
 mod signals;
 mod soak;
@@ -43,6 +44,7 @@ COMMANDS:
     bench wasm-size              Bundle size of the Yew example against a bare Yew app (gzip)
     soak [OPTIONS]               Simulated browsers against the SSR example, faults injected mid-run;
                                  fails if a session is lost
+    fuzz [--smoke] [OPTIONS]     Run the cargo-fuzz targets of fuzz/ (nightly); --smoke: 10 s each
     axum-ssr                     Build the full-stack example's bundle and serve the hydrated site
     yew-csr                      Build the Yew example for the browser and serve it with an emulator
     changeset add|check          Write a changeset / check changesets/ (file:line for each problem)
@@ -64,6 +66,7 @@ fn main() -> ExitCode {
         "test" => test::run(rest),
         "bench" => bench::run(rest),
         "soak" => soak::run(rest),
+        "fuzz" => fuzz::run(rest),
         "axum-ssr" => axum_ssr::run(rest),
         "yew-csr" => yew_csr::run(rest),
         "changeset" => xtask::changeset::run(rest),

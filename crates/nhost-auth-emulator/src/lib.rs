@@ -29,6 +29,9 @@
 mod config;
 mod error;
 mod extract;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 mod guards;
 mod jwt;
 mod mailbox;
@@ -115,54 +118,7 @@ impl Emulator {
             addr: SocketAddr::new(config.host, config.port),
             source,
         })?;
-        let redirects = redirect::RedirectPolicy::new(&config)?;
-        let store = Store::connect(&config.database).await?;
-        let prefix = config.normalized_prefix();
-        // An unspecified bind address (0.0.0.0) is not something to put in a URL.
-        let host = match addr.ip() {
-            ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            ip => ip,
-        };
-        let url = format!("http://{}{prefix}", SocketAddr::new(host, addr.port()));
-        let server_url = config
-            .server_url
-            .clone()
-            .map(|u| u.trim_end_matches('/').to_owned())
-            .unwrap_or_else(|| url.clone());
-        // Email links point at the server URL, so its host is one of ours.
-        let server_host = url::Url::parse(&server_url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned));
-        let allowed_hosts = guards::AllowedHosts::new(
-            config
-                .allowed_hosts
-                .iter()
-                .map(String::as_str)
-                .chain(server_host.as_deref()),
-        );
-        for warning in startup_warnings(&config, addr) {
-            tracing::warn!("{warning}");
-        }
-        if config.jwt_secret.is_development_key() && is_loopback(addr) {
-            tracing::info!(
-                "signing access tokens with the public development key (DEV_JWT_KEY): fine on \
-                 loopback; set HASURA_GRAPHQL_JWT_SECRET for anything else"
-            );
-        }
-        let state = AppState {
-            serve_emulator_routes: config.emulator_endpoints
-                && (is_loopback(addr) || config.emulator_endpoints_beyond_loopback),
-            config: Arc::new(config),
-            store: Arc::new(store),
-            mailbox: Mailbox::default(),
-            stats: Arc::default(),
-            rate_limiter: Arc::default(),
-            prefix,
-            server_url,
-            redirects: Arc::new(redirects),
-            allowed_hosts: Arc::new(allowed_hosts),
-            dummy_password_hash: Arc::default(),
-        };
+        let (state, url) = open(config, addr).await?;
         let app = routes::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -252,6 +208,60 @@ impl Emulator {
         }
         self.shutdown().await;
     }
+}
+
+/// Opens the database and builds the state every handler shares, for a server reached at
+/// `addr`; also returns the base URL of the protocol routes.
+async fn open(config: Config, addr: SocketAddr) -> Result<(AppState, String), StartError> {
+    let redirects = redirect::RedirectPolicy::new(&config)?;
+    let store = Store::connect(&config.database).await?;
+    let prefix = config.normalized_prefix();
+    // An unspecified bind address (0.0.0.0) is not something to put in a URL.
+    let host = match addr.ip() {
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        ip => ip,
+    };
+    let url = format!("http://{}{prefix}", SocketAddr::new(host, addr.port()));
+    let server_url = config
+        .server_url
+        .clone()
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| url.clone());
+    // Email links point at the server URL, so its host is one of ours.
+    let server_host = url::Url::parse(&server_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned));
+    let allowed_hosts = guards::AllowedHosts::new(
+        config
+            .allowed_hosts
+            .iter()
+            .map(String::as_str)
+            .chain(server_host.as_deref()),
+    );
+    for warning in startup_warnings(&config, addr) {
+        tracing::warn!("{warning}");
+    }
+    if config.jwt_secret.is_development_key() && is_loopback(addr) {
+        tracing::info!(
+            "signing access tokens with the public development key (DEV_JWT_KEY): fine on \
+             loopback; set HASURA_GRAPHQL_JWT_SECRET for anything else"
+        );
+    }
+    let state = AppState {
+        serve_emulator_routes: config.emulator_endpoints
+            && (is_loopback(addr) || config.emulator_endpoints_beyond_loopback),
+        config: Arc::new(config),
+        store: Arc::new(store),
+        mailbox: Mailbox::default(),
+        stats: Arc::default(),
+        rate_limiter: Arc::default(),
+        prefix,
+        server_url,
+        redirects: Arc::new(redirects),
+        allowed_hosts: Arc::new(allowed_hosts),
+        dummy_password_hash: Arc::default(),
+    };
+    Ok((state, url))
 }
 
 /// Whether only this machine can reach `addr` (IPv4-mapped IPv6 loopback included).

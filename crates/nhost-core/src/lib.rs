@@ -25,9 +25,12 @@ mod api;
 mod client;
 mod error;
 mod flight;
+#[cfg(fuzzing)]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(target_arch = "wasm32")]
 mod js;
-#[cfg(any(target_arch = "wasm32", test))]
+#[cfg(any(target_arch = "wasm32", test, fuzzing))]
 mod json;
 mod options;
 mod pkce;

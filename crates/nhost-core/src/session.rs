@@ -250,8 +250,8 @@ fn parse_payload(payload: &str) -> Option<serde_json::Value> {
 /// Decodes unpadded base64url as the `base64` crate's `URL_SAFE_NO_PAD` does — strictly: no
 /// foreign characters, no impossible length, no stray bits in the last symbol — in a few dozen
 /// bytes of wasm instead of that crate's engine.
-#[cfg(any(target_arch = "wasm32", test))]
-fn base64url_decode(input: &str) -> Option<Vec<u8>> {
+#[cfg(any(target_arch = "wasm32", test, fuzzing))]
+pub(crate) fn base64url_decode(input: &str) -> Option<Vec<u8>> {
     let sextet = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',

@@ -9,6 +9,7 @@
 //! same new cookie.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -271,7 +272,17 @@ pub struct MemoryCoordinator {
 struct MemoryInner {
     flights: SingleFlight<RefreshOutcome>,
     results: Mutex<HashMap<String, (Instant, RefreshOutcome)>>,
+    /// The size of `results` at which expired outcomes are next dropped (changed only under
+    /// its lock).
+    prune_at: AtomicUsize,
 }
+
+/// Expired outcomes are dropped when the cache reaches this many entries, or one and a half
+/// times what it held after the last drop, whichever is more: one scan per so many new
+/// outcomes, not one per outcome. (A scan per outcome made a flood of distinct refresh
+/// attempts quadratic: with the 60 s window, 300,000 attempts slowed from 3,600 to 750 a
+/// second.) The cache holds at most one and a half times its live outcomes, or this many.
+const PRUNE_AT_LEAST: usize = 1024;
 
 impl std::fmt::Debug for MemoryCoordinator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -319,7 +330,11 @@ impl MemoryInner {
     fn remember(&self, id: String, race_window: Duration, outcome: RefreshOutcome) {
         let now = Instant::now();
         let mut results = self.results.lock().unwrap_or_else(PoisonError::into_inner);
-        results.retain(|_, (until, _)| now < *until);
+        if results.len() >= self.prune_at.load(Ordering::Relaxed) {
+            results.retain(|_, (until, _)| now < *until);
+            let next = (results.len() + results.len() / 2).max(PRUNE_AT_LEAST);
+            self.prune_at.store(next, Ordering::Relaxed);
+        }
         results.insert(id, (now + outcome.cache_for(race_window), outcome));
     }
 }
@@ -370,7 +385,6 @@ impl RefreshCoordinator for MemoryCoordinator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
     fn unavailable() -> RefreshOutcome {
         RefreshOutcome::Unavailable(AuthError::network("down"))
@@ -409,6 +423,38 @@ mod tests {
             .coordinate(&other, Duration::from_secs(60), work(runs.clone()))
             .await;
         assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    /// Issue 13 (memory under abuse): a flood of distinct refresh attempts keeps the cache
+    /// bounded by what is live — expired outcomes are dropped in bulk, never served.
+    #[test]
+    fn expired_outcomes_are_dropped_in_bulk_and_never_served() {
+        let coordinator = MemoryCoordinator::new();
+        for i in 0..10 * PRUNE_AT_LEAST {
+            let key = RefreshKey::new(&format!("token-{i}"));
+            coordinator
+                .inner
+                .remember(key.id().to_owned(), Duration::ZERO, unavailable());
+            assert!(
+                coordinator.cached() <= PRUNE_AT_LEAST,
+                "{}",
+                coordinator.cached()
+            );
+            assert_eq!(coordinator.cached_outcome(key.id()), None);
+        }
+        // Live outcomes are all kept; the cache holds at most one and a half times them.
+        let live = 3 * PRUNE_AT_LEAST;
+        for i in 0..live {
+            let key = RefreshKey::new(&format!("live-{i}"));
+            coordinator
+                .inner
+                .remember(key.id().to_owned(), Duration::from_secs(60), unavailable());
+        }
+        assert!(coordinator.cached() <= live + live / 2 + PRUNE_AT_LEAST);
+        for i in 0..live {
+            let key = RefreshKey::new(&format!("live-{i}"));
+            assert!(coordinator.cached_outcome(key.id()).is_some(), "live-{i}");
+        }
     }
 
     #[tokio::test]
