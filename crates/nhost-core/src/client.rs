@@ -2142,8 +2142,8 @@ impl EmailLinkParams {
             .split_once('?')
             .map_or("", |(_, query)| query);
         let mut params = EmailLinkParams::default();
-        for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            let slot = match key.as_ref() {
+        for (key, value) in query_pairs(query) {
+            let slot = match key.as_str() {
                 "code" => &mut params.code,
                 "refreshToken" => &mut params.refresh_token,
                 "error" => &mut params.error,
@@ -2151,11 +2151,34 @@ impl EmailLinkParams {
                 _ => continue,
             };
             if slot.is_none() && !value.trim().is_empty() {
-                *slot = Some(value.into_owned());
+                *slot = Some(value);
             }
         }
         params
     }
+}
+
+/// The decoded `key=value` pairs of a query string (`application/x-www-form-urlencoded`):
+/// `form_urlencoded` natively, the browser's own `URLSearchParams` in the browser.
+#[cfg(not(target_arch = "wasm32"))]
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    form_urlencoded::parse(query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn query_pairs(query: &str) -> Vec<(String, String)> {
+    let Ok(params) = web_sys::UrlSearchParams::new_with_str(query) else {
+        return Vec::new();
+    };
+    let mut pairs = Vec::new();
+    for name in ["code", "refreshToken", "error", "errorDescription"] {
+        if let Some(value) = params.get(name) {
+            pairs.push((name.to_owned(), value));
+        }
+    }
+    pairs
 }
 
 /// The query parameters an email link's landing page carries, to take out of the address once

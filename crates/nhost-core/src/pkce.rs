@@ -9,8 +9,6 @@
 //! natively, `crypto.getRandomValues` in the browser), base64url-encoded: 43 characters, the
 //! protocol's minimum length, 256 bits of entropy.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{AuthError, ErrorCode, STATUS_OTHER};
@@ -30,14 +28,28 @@ pub(crate) fn new_pair() -> Result<(String, String), AuthError> {
             format!("cannot make a PKCE code verifier: no secure random numbers ({e})"),
         )
     })?;
-    let verifier = URL_SAFE_NO_PAD.encode(bytes);
+    let verifier = base64url(&bytes);
     let challenge = challenge(&verifier);
     Ok((verifier, challenge))
 }
 
 /// The S256 challenge of `verifier`: base64url (no padding) of its SHA-256.
 pub(crate) fn challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+    base64url(&Sha256::digest(verifier.as_bytes()))
+}
+
+/// Unpadded base64url: the `base64` crate natively; in the browser a few lines
+/// (`session::base64url_encode`, held to the crate's output by a unit test) instead of its
+/// engine — see the bundle figures in nhost-yew's README.
+#[cfg(not(target_arch = "wasm32"))]
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(target_arch = "wasm32")]
+fn base64url(bytes: &[u8]) -> String {
+    crate::session::base64url_encode(bytes)
 }
 
 #[cfg(test)]

@@ -286,6 +286,24 @@ pub(crate) fn base64url_decode(input: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// Encodes as unpadded base64url, as the `base64` crate's `URL_SAFE_NO_PAD` does (the PKCE
+/// verifier and challenge), without that crate's engine in the bundle.
+#[cfg(any(target_arch = "wasm32", test))]
+pub(crate) fn base64url_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let bits = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | u32::from(b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[(bits >> (18 - 6 * i)) as usize & 63]));
+        }
+    }
+    out
+}
+
 /// Seconds since the Unix epoch, now.
 pub(crate) fn unix_now() -> u64 {
     let now = SystemTime::now()
@@ -550,6 +568,19 @@ mod tests {
                 "{input}"
             );
         }
+    }
+
+    #[test]
+    fn the_hand_encoder_encodes_as_the_base64_crate() {
+        use base64::Engine as _;
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        for n in 0..70u8 {
+            let bytes: Vec<u8> = (0..n)
+                .map(|i| i.wrapping_mul(151).wrapping_add(n))
+                .collect();
+            assert_eq!(base64url_encode(&bytes), engine.encode(&bytes), "{bytes:?}");
+        }
+        assert_eq!(base64url_encode(&[0xff; 32]).len(), 43);
     }
 
     #[test]
