@@ -143,17 +143,8 @@ impl CookieSettings {
     /// first, so a planted cookie would win) are refused: no session, and nothing is written —
     /// clearing ours would hand the request to the planted one.
     pub(crate) fn read(&self, headers: &HeaderMap, https: bool) -> Incoming {
-        let name = self.wire_name(https);
         let mut found: Option<&str> = None;
-        let values = headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|h| h.to_str().ok())
-            .flat_map(|h| h.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .filter(|(n, _)| *n == name)
-            .map(|(_, value)| value.trim_matches('"'));
-        for value in values {
+        for value in cookie_values(headers, self.wire_name(https)) {
             match found {
                 None => found = Some(value),
                 Some(first) if first == value => {}
@@ -252,6 +243,18 @@ impl CookieSettings {
     }
 }
 
+/// The values of the request's cookies named `name`, in the order the browser sent them.
+fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
+    headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(move |(n, _)| *n == name)
+        .map(|(_, value)| value.trim_matches('"'))
+}
+
 /// How long the PKCE verifier cookie lives: from asking for an email link to following it.
 pub(crate) const VERIFIER_MAX_AGE: Duration = Duration::from_secs(3600);
 
@@ -266,15 +269,11 @@ impl CookieSettings {
     /// protocol's shape (43–128 characters of `[A-Za-z0-9-._~]`).
     pub(crate) fn read_verifier(&self, headers: &HeaderMap, https: bool) -> Option<String> {
         let name = self.verifier_name(https);
-        let value = headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .filter_map(|h| h.to_str().ok())
-            .flat_map(|h| h.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(n, _)| *n == name)
-            .map(|(_, value)| value.trim_matches('"'))?;
-        if value.is_empty() || value.len() > 512 {
+        let mut values = cookie_values(headers, &name);
+        let value = values.next()?;
+        // Several different ones (one planted on a longer `Path`): none is used, as for the
+        // session cookie.
+        if values.any(|other| other != value) || value.is_empty() || value.len() > 512 {
             return None;
         }
         let base = format!("{}Pkce", self.name);
@@ -365,6 +364,44 @@ mod tests {
             ("forwarded", "proto=https"),
         ])));
         assert!(proxy.is_https(&headers(&[("x-forwarded-proto", "gopher")])));
+    }
+
+    #[test]
+    fn the_verifier_cookie_opens_only_with_the_key_and_when_unambiguous() {
+        let settings = settings();
+        let verifier = "v".repeat(43);
+        let cookies = Cookies::default();
+        settings.set_verifier(&cookies, &verifier, true);
+        let sealed = cookies
+            .get("__Host-nhostSessionPkce")
+            .expect("set")
+            .value()
+            .to_owned();
+        let one = format!("__Host-nhostSessionPkce={sealed}");
+        assert_eq!(
+            settings.read_verifier(&headers(&[("cookie", &one)]), true),
+            Some(verifier.clone())
+        );
+        // The same value twice is fine; a different second one (planted) makes it unusable.
+        let twice = format!("{one}; {one}");
+        assert_eq!(
+            settings.read_verifier(&headers(&[("cookie", &twice)]), true),
+            Some(verifier)
+        );
+        let planted = format!("{one}; __Host-nhostSessionPkce=AAAA");
+        assert_eq!(
+            settings.read_verifier(&headers(&[("cookie", &planted)]), true),
+            None
+        );
+        // Sealed under the session cookie's name: not a verifier.
+        let session_sealed = format!(
+            "__Host-nhostSessionPkce={}",
+            settings.seal(&session()).expect("fits")
+        );
+        assert_eq!(
+            settings.read_verifier(&headers(&[("cookie", &session_sealed)]), true),
+            None
+        );
     }
 
     fn settings() -> CookieSettings {

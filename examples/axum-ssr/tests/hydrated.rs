@@ -229,6 +229,23 @@ async fn shown_user(browser: &Browser) -> String {
         .await
 }
 
+/// Fills and sends the deanonymize form; waits until the page shows a registered user.
+async fn deanonymize(browser: &Browser, email: &str) {
+    browser
+        .type_into("#deanonymize input[name=email]", email)
+        .await;
+    browser
+        .type_into("#deanonymize input[name=password]", "correct-horse-battery")
+        .await;
+    browser.click("#deanonymize button[type=submit]").await;
+    browser
+        .wait_for_text("#notice", "You are now a registered user.")
+        .await;
+    browser
+        .wait_for_text("[data-testid=is-anonymous]", "false")
+        .await;
+}
+
 #[tokio::test]
 async fn hydrated_page_signs_in_deanonymizes_and_signs_out_without_navigation() {
     let site = Site::start(BrowserOptions::default(), 900).await;
@@ -265,19 +282,7 @@ async fn hydrated_page_signs_in_deanonymizes_and_signs_out_without_navigation() 
     // Deanonymize through the hook.
     mark_window(browser).await;
     let email = format!("e2e-{}@example.com", &user_id[..8]);
-    browser
-        .type_into("#deanonymize input[name=email]", &email)
-        .await;
-    browser
-        .type_into("#deanonymize input[name=password]", "correct-horse-battery")
-        .await;
-    browser.click("#deanonymize button[type=submit]").await;
-    browser
-        .wait_for_text("#notice", "You are now a registered user.")
-        .await;
-    browser
-        .wait_for_text("[data-testid=is-anonymous]", "false")
-        .await;
+    deanonymize(browser, &email).await;
     assert_eq!(
         shown_user(browser).await,
         user_id,
@@ -313,19 +318,7 @@ async fn without_javascript_the_forms_do_the_same() {
     let user_id = shown_user(browser).await;
     assert_eq!(browser.current_url().await, site.url(), "back on the page");
 
-    browser
-        .type_into("#deanonymize input[name=email]", "nojs@example.com")
-        .await;
-    browser
-        .type_into("#deanonymize input[name=password]", "correct-horse-battery")
-        .await;
-    browser.click("#deanonymize button[type=submit]").await;
-    browser
-        .wait_for_text("#notice", "You are now a registered user.")
-        .await;
-    browser
-        .wait_for_text("[data-testid=is-anonymous]", "false")
-        .await;
+    deanonymize(browser, "nojs@example.com").await;
     assert_eq!(shown_user(browser).await, user_id);
 
     browser.click("#sign-out").await;
