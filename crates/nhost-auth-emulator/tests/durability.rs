@@ -1,37 +1,12 @@
 //! Durability: a session acknowledged with 200 survives the server process being killed with
 //! SIGKILL and restarted on the same SQLite file.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+mod common;
 
+use std::path::PathBuf;
+
+use common::start_binary as start;
 use serde_json::{Value, json};
-
-/// The binary under test, started on a free port; the first stdout line names its URL.
-fn start(db: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nhost-auth-emulator"))
-        .args(["--port", "0", "--database-url"])
-        .arg(db)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the emulator binary starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout);
-    let mut line = String::new();
-    lines.read_line(&mut line).expect("a first line on stdout");
-    // Keep reading, so the server never writes into a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
-    let url = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|u| u.starts_with("http://"))
-        .unwrap_or_else(|| panic!("first stdout line names the URL, got {line:?}"))
-        .to_owned();
-    (child, url)
-}
 
 fn temp_db() -> PathBuf {
     let dir = std::env::temp_dir().join(format!(

@@ -32,14 +32,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::{Backend, PgDatabase};
+use common::{Backend, PgDatabase, start_binary as start};
 use nhost_auth_emulator::{Config, Database, Emulator, hash_refresh_token};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -65,31 +64,6 @@ impl Data {
             Data::Postgres(db) => db.url.clone(),
         }
     }
-}
-
-/// The binary under test, started on a free port; the first stdout line names its URL.
-fn start(database_url: &str) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nhost-auth-emulator"))
-        .args(["--port", "0", "--database-url", database_url])
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("the emulator binary starts");
-    let stdout = child.stdout.take().expect("piped stdout");
-    let mut lines = BufReader::new(stdout);
-    let mut line = String::new();
-    lines.read_line(&mut line).expect("a first line on stdout");
-    // Keep reading, so the server never writes into a closed pipe.
-    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
-    let url = line
-        .trim()
-        .rsplit(' ')
-        .next()
-        .filter(|u| u.starts_with("http://"))
-        .unwrap_or_else(|| panic!("first stdout line names the URL, got {line:?}"))
-        .to_owned();
-    (child, url)
 }
 
 /// SIGKILL: no graceful shutdown, no checkpoint, no flush.

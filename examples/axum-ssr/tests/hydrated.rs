@@ -129,6 +129,16 @@ impl Site {
         found
     }
 
+    /// The link of the newest email the auth server sent to `email`.
+    fn last_link(&self, email: &str) -> String {
+        self.emulator
+            .mailbox()
+            .to(email)
+            .pop()
+            .unwrap_or_else(|| panic!("no email was sent to {email}"))
+            .link
+    }
+
     /// `POST /token` calls the site made to the auth server so far.
     fn token_calls(&self) -> usize {
         String::from_utf8_lossy(&self.auth.to_upstream())
@@ -227,6 +237,20 @@ async fn shown_user(browser: &Browser) -> String {
     browser
         .wait_text("[data-testid=user-id]", "should be a UUID", is_uuid)
         .await
+}
+
+/// Waits for the page's error message, checks it says `what`, and that the page still shows
+/// `user_id`: a refused link changed no session.
+async fn assert_refused(browser: &Browser, user_id: &str, what: &str) {
+    let message = browser
+        .wait_text("#error", "an error message", |t| !t.is_empty())
+        .await;
+    assert!(message.contains(what), "{message}");
+    assert_eq!(
+        shown_user(browser).await,
+        user_id,
+        "the session did not change"
+    );
 }
 
 /// Fills and sends the deanonymize form; waits until the page shows a registered user.
@@ -486,13 +510,7 @@ async fn email_link_completes_on_the_server_without_javascript() {
         .await;
 
     // Follow the link: auth server → the site's callback → the page.
-    let link = site
-        .emulator
-        .mailbox()
-        .to(&email)
-        .pop()
-        .expect("a verification email")
-        .link;
+    let link = site.last_link(&email);
     browser.goto(&link).await;
     browser
         .wait_for_text("#notice", "Your email is verified: you are signed in.")
@@ -510,15 +528,7 @@ async fn email_link_completes_on_the_server_without_javascript() {
 
     // The same link again: its ticket is used up. A clear message; still signed in.
     browser.goto(&link).await;
-    let message = browser
-        .wait_text("#error", "an error message", |t| !t.is_empty())
-        .await;
-    assert!(message.contains("status 400"), "{message}");
-    assert_eq!(
-        shown_user(browser).await,
-        user_id,
-        "the session did not change"
-    );
+    assert_refused(browser, &user_id, "status 400").await;
 
     // A link asked for elsewhere (another browser's PKCE challenge): refused, nothing changes.
     let http = reqwest::Client::new();
@@ -534,23 +544,9 @@ async fn email_link_completes_on_the_server_without_javascript() {
         .expect("sent")
         .error_for_status()
         .expect("a magic link");
-    let foreign = site
-        .emulator
-        .mailbox()
-        .to(&email)
-        .pop()
-        .expect("a magic link")
-        .link;
+    let foreign = site.last_link(&email);
     browser.goto(&foreign).await;
-    let message = browser
-        .wait_text("#error", "an error message", |t| !t.is_empty())
-        .await;
-    assert!(message.contains("another browser"), "{message}");
-    assert_eq!(
-        shown_user(browser).await,
-        user_id,
-        "the session did not change"
-    );
+    assert_refused(browser, &user_id, "another browser").await;
     let address = browser.current_url().await;
     assert!(!address.contains("code="), "{address}");
 
@@ -570,13 +566,7 @@ async fn email_link_completes_on_the_server_without_javascript() {
             "Check your mailbox: follow the link we sent to finish signing up.",
         )
         .await;
-    let magic = site
-        .emulator
-        .mailbox()
-        .to(&email)
-        .pop()
-        .expect("a magic link")
-        .link;
+    let magic = site.last_link(&email);
     browser.goto(&magic).await;
     browser
         .wait_for_text("#notice", "Your email is verified: you are signed in.")

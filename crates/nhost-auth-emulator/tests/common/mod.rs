@@ -825,3 +825,33 @@ pub fn hs256_signature_valid(token: &str, key: &[u8]) -> bool {
 pub fn now_secs() -> i64 {
     chrono::Utc::now().timestamp()
 }
+
+/// The emulator's own binary (`CARGO_BIN_EXE_nhost-auth-emulator`) on a free port of loopback,
+/// storing in `database_url` (a SQLite path or a PostgreSQL URL): the child and the URL its
+/// first stdout line names. Its output is drained so it never writes into a closed pipe. For
+/// the tests that kill the process.
+pub fn start_binary(database_url: impl AsRef<std::ffi::OsStr>) -> (std::process::Child, String) {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nhost-auth-emulator"))
+        .args(["--port", "0", "--database-url"])
+        .arg(database_url)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the emulator binary starts");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout);
+    let mut line = String::new();
+    lines.read_line(&mut line).expect("a first line on stdout");
+    std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+    let url = line
+        .trim()
+        .rsplit(' ')
+        .next()
+        .filter(|u| u.starts_with("http://"))
+        .unwrap_or_else(|| panic!("first stdout line names the URL, got {line:?}"))
+        .to_owned();
+    (child, url)
+}
