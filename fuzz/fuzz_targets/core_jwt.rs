@@ -1,6 +1,5 @@
 //! Fuzzes nhost-core's access-token decoder (`session::decode_access_token`: the JWT's payload,
-//! base64url, JSON, the Hasura claims namespace) and holds the browser build's hand-written
-//! base64url decoder to the `base64` crate's.
+//! base64url, JSON, the Hasura claims namespace).
 //!
 //! Input: a mode byte, then the rest. Even modes take the rest as the token itself; odd modes
 //! take it as the payload's JSON and build the token around it, checking the decoded claims
@@ -22,16 +21,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let namespace = NAMESPACES[usize::from(mode >> 1) % 2];
     let text = String::from_utf8_lossy(rest);
-    if let Some(d) = fuzzing::base64url_disagreement(&text) {
-        panic!("base64url: {d}");
-    }
     if mode & 1 == 0 {
         let decoded = fuzzing::decode_access_token(&text, namespace);
         if let Some(payload) = text.split('.').nth(1) {
             let payload = payload.trim_end_matches('=');
-            if let Some(d) = fuzzing::base64url_disagreement(payload) {
-                panic!("base64url: {d}");
-            }
             if URL_SAFE_NO_PAD.decode(payload).is_err() {
                 assert!(decoded.is_none(), "decoded a payload that is not base64url");
             }

@@ -4,7 +4,6 @@
 //! documentation and no semver check. Each function runs the crate's own code; the comparisons
 //! return what disagreed, and the fuzz target turns that into a crash.
 
-use base64::Engine as _;
 use serde_json::Value;
 
 use crate::api::{PublicPayload, PublicSessionWire, SessionPayload, SessionWire};
@@ -14,17 +13,6 @@ use crate::session::{HasuraClaims, Session, User};
 /// What `decode_access_token` read from a JWT: the Hasura claims and `exp`.
 pub fn decode_access_token(token: &str, namespace: &str) -> Option<(HasuraClaims, Option<u64>)> {
     crate::session::decode_access_token(token, namespace).map(|d| (d.claims, d.exp))
-}
-
-/// Where the browser build's hand-written base64url decoder and the `base64` crate's
-/// `URL_SAFE_NO_PAD` engine (what native builds use) disagree on `input`, if anywhere.
-pub fn base64url_disagreement(input: &str) -> Option<String> {
-    let by_hand = crate::session::base64url_decode(input);
-    let by_crate = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(input)
-        .ok();
-    (by_hand != by_crate)
-        .then(|| format!("{input:?}: by hand {by_hand:?}, by the crate {by_crate:?}"))
 }
 
 /// serde reads a struct from an array of its fields in order; no server or tab writes that, and

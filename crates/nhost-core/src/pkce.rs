@@ -38,18 +38,10 @@ pub(crate) fn challenge(verifier: &str) -> String {
     base64url(&Sha256::digest(verifier.as_bytes()))
 }
 
-/// Unpadded base64url: the `base64` crate natively; in the browser a few lines
-/// (`session::base64url_encode`, held to the crate's output by a unit test) instead of its
-/// engine — see the bundle figures in nhost-yew's README.
-#[cfg(not(target_arch = "wasm32"))]
+/// Unpadded base64url.
 fn base64url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-#[cfg(target_arch = "wasm32")]
-fn base64url(bytes: &[u8]) -> String {
-    crate::session::base64url_encode(bytes)
 }
 
 #[cfg(test)]
