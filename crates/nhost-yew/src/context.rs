@@ -1,6 +1,8 @@
 //! The context the provider gives its children: the client, nothing else. Hooks subscribe to it
 //! themselves, so each re-renders only when the value it returns changes.
 
+use std::rc::Rc;
+
 use nhost_core::NhostClient;
 use yew::prelude::*;
 
@@ -30,44 +32,71 @@ pub fn use_nhost_client() -> NhostClient {
 }
 
 /// A value derived from the client's state that re-renders the component only when it changes:
-/// computed at render (so server rendering sees it), then kept current by a subscription in the
+/// computed at every render (so server rendering sees it), and watched by a subscription in the
 /// browser.
+///
+/// Only the comparison is generic; the subscription ([`use_auth_watch`]) exists once in the
+/// bundle, not once per hook (see the bundle figures in the README).
 #[hook]
 pub(crate) fn use_auth_value<T>(derive: fn(&NhostClient) -> T) -> T
 where
     T: Clone + PartialEq + 'static,
 {
     let client = use_nhost_client();
-    let value = use_state_eq({
-        let client = client.clone();
-        move || derive(&client)
-    });
-    // In the browser: keep the value current (effects never run on the server).
-    let setter = value.setter();
-    use_effect_with(client, move |client| watch(client, setter, derive));
-    (*value).clone()
+    let value = derive(&client);
+    // What this component last rendered, for the subscription to compare with.
+    let rendered = use_mut_ref(|| value.clone());
+    *rendered.borrow_mut() = value.clone();
+    use_auth_watch(
+        client,
+        Rc::new(move |client: &NhostClient| {
+            let now = derive(client);
+            let mut rendered = rendered.borrow_mut();
+            let changed = *rendered != now;
+            *rendered = now;
+            changed
+        }),
+    );
+    value
 }
 
-/// Subscribes `setter` to the client's changes; the returned closure unsubscribes.
+/// Asks whether the value a component rendered has changed (and remembers the new one).
+type Changed = Rc<dyn Fn(&NhostClient) -> bool>;
+
+/// Re-renders the component when `changed` says so after a change of the client's state. The
+/// subscription is made once per client (an effect: never on the server).
+#[hook]
+fn use_auth_watch(client: NhostClient, changed: Changed) {
+    let update = use_force_update();
+    use_effect_with(client, move |client| watch(client, update, changed));
+}
+
+/// Subscribes to the client's changes; the returned closure unsubscribes.
 #[cfg(target_arch = "wasm32")]
-fn watch<T: PartialEq + 'static>(
+fn watch(
     client: &NhostClient,
-    setter: UseStateSetter<T>,
-    derive: fn(&NhostClient) -> T,
-) -> impl FnOnce() + use<T> {
+    update: UseForceUpdateHandle,
+    changed: Changed,
+) -> impl FnOnce() + use<> {
     // Catch a change between the render and this effect.
-    setter.set(derive(client));
+    if changed(client) {
+        update.force_update();
+    }
     let watched = client.clone();
-    let subscription = client.on_auth_state_changed(move |_| setter.set(derive(&watched)));
+    let subscription = client.on_auth_state_changed(move |_| {
+        if changed(&watched) {
+            update.force_update();
+        }
+    });
     move || drop(subscription)
 }
 
 /// Server side: effects never run there; this only keeps the hook call unconditional.
 #[cfg(not(target_arch = "wasm32"))]
-fn watch<T: PartialEq + 'static>(
+fn watch(
     _client: &NhostClient,
-    _setter: UseStateSetter<T>,
-    _derive: fn(&NhostClient) -> T,
-) -> impl FnOnce() + use<T> {
+    _update: UseForceUpdateHandle,
+    _changed: Changed,
+) -> impl FnOnce() + use<> {
     || ()
 }

@@ -416,3 +416,115 @@ async fn a_restored_session_is_not_a_sign_in_success() {
     assert_eq!(app.text("anon-message"), "");
     assert_eq!(app.text("anon-loading"), "false");
 }
+
+thread_local! {
+    /// How often [`UserIdProbe`] rendered.
+    static USER_ID_RENDERS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// Renders the user id and counts its renders.
+#[component]
+fn UserIdProbe() -> Html {
+    let id = use_user_id();
+    USER_ID_RENDERS.with(|n| n.set(n.get() + 1));
+    html! { <span data-testid="probe-user-id">{ id.unwrap_or_default() }</span> }
+}
+
+/// Renders whether an access token is held and how many distinct ones it has rendered.
+#[component]
+fn TokenProbe() -> Html {
+    let token = use_access_token();
+    let seen = use_mut_ref(Vec::<nhost_core::AccessToken>::new);
+    if let Some(t) = &token
+        && !seen.borrow().contains(t)
+    {
+        seen.borrow_mut().push(t.clone());
+    }
+    html! { <span data-testid="probe-tokens">{ seen.borrow().len() }</span> }
+}
+
+#[component]
+fn ProbeApp(props: &AppProps) -> Html {
+    html! {
+        <NhostProvider client={props.client.clone()}>
+            <UserIdProbe />
+            <TokenProbe />
+        </NhostProvider>
+    }
+}
+
+/// A hook re-renders its component only when the value it returns changes: a refresh (a new
+/// access token, the same user) re-renders `use_access_token`'s component, not
+/// `use_user_id`'s; a sign-out re-renders both.
+#[wasm_bindgen_test]
+async fn a_hook_rerenders_only_when_its_value_changes() {
+    let client = client(auth_url());
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("a document");
+    let root = document.create_element("div").expect("createElement");
+    document
+        .body()
+        .expect("a body")
+        .append_child(&root)
+        .expect("appendChild");
+    let app = yew::Renderer::<ProbeApp>::with_root_and_props(
+        root.clone(),
+        AppProps {
+            client: client.clone(),
+        },
+    )
+    .render();
+    let text = |id: &str| {
+        root.query_selector(&format!("[data-testid=\"{id}\"]"))
+            .expect("a valid selector")
+            .and_then(|e| e.text_content())
+            .unwrap_or_default()
+    };
+    async fn until(what: &str, cond: impl Fn() -> bool) {
+        for _ in 0..250 {
+            if cond() {
+                return;
+            }
+            gloo_timers::future::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("timed out after 5 s waiting for {what}");
+    }
+
+    let session = client
+        .sign_in_anonymous(Default::default())
+        .await
+        .expect("anonymous sign-in");
+    let user_id = session.user_id().unwrap_or_default().to_owned();
+    until("the user id to render", || text("probe-user-id") == user_id).await;
+    until("the first token to render", || text("probe-tokens") == "1").await;
+    // Let any render already scheduled happen before counting.
+    gloo_timers::future::sleep(Duration::from_millis(100)).await;
+    let renders = USER_ID_RENDERS.with(|n| n.get());
+
+    // A token is signed over whole seconds (`iat`, `exp`): one refreshed within the same second
+    // can be byte for byte the one before. Wait past the second, so the refresh changes it.
+    gloo_timers::future::sleep(Duration::from_millis(1_100)).await;
+    client.refresh_session().await.expect("refresh");
+    until("the new token to render", || text("probe-tokens") == "2").await;
+    gloo_timers::future::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        USER_ID_RENDERS.with(|n| n.get()),
+        renders,
+        "a refresh changed no user id, yet use_user_id's component re-rendered"
+    );
+    assert_eq!(text("probe-user-id"), user_id);
+
+    client
+        .sign_out(SignOutScope::ThisDevice)
+        .await
+        .expect("sign out");
+    until("the signed-out user id to render", || {
+        text("probe-user-id").is_empty()
+    })
+    .await;
+    assert!(USER_ID_RENDERS.with(|n| n.get()) > renders);
+
+    app.destroy();
+    root.remove();
+}
