@@ -3,10 +3,13 @@
 //! (`examples/yew-csr` against `examples/yew-csr-bare`) and for the full-stack site's hydrating
 //! bundle (`examples/axum-ssr` against `examples/axum-ssr-bare`).
 //!
-//! Both are measured after `wasm-bindgen`, and again after `wasm-opt -Oz` when the `wasm-opt` on
-//! `PATH` can read the module (Debian's binaryen 108 cannot; the npm package `binaryen` can).
+//! Both are measured after `wasm-bindgen`, and again after `wasm-opt -Oz` — binaryen's
+//! [`BINARYEN_VERSION`], which reads this compiler's output (Debian's binaryen 108 cannot). The
+//! bench installs that version from the npm registry into the target directory when it is not
+//! there yet, so the figures are reproducible on a fresh machine (Node.js + npm needed; without
+//! them it says so and measures without wasm-opt).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use crate::{Result, target_dir};
@@ -33,7 +36,7 @@ pub(crate) fn run() -> Result<ExitCode> {
     }
     let wasm_dir = wasm_dir.ok_or("no app to measure")?;
     let apps: Vec<&str> = PAIRS.iter().flat_map(|(bare, app)| [*bare, *app]).collect();
-    let mut wasm_opt = wasm_opt_version();
+    let mut wasm_opt = provide_wasm_opt();
     let mut rows = Vec::new();
     for app in apps {
         let out = target_dir().join("wasm-size").join(app);
@@ -53,10 +56,10 @@ pub(crate) fn run() -> Result<ExitCode> {
             raw: len(&wasm)? + len(&js)?,
             gz: gzip_len(&wasm)? + js_gz,
         };
-        let optimised = match &wasm_opt {
-            Some(_) => {
+        let optimised = match wasm_opt.clone() {
+            Some((program, _)) => {
                 let opt = out.join(format!("{app}_bg.opt.wasm"));
-                let ok = Command::new("wasm-opt")
+                let ok = Command::new(&program)
                     .args(["-Oz", "--all-features", "-o"])
                     .arg(&opt)
                     .arg(&wasm)
@@ -97,6 +100,7 @@ pub(crate) fn run() -> Result<ExitCode> {
         );
     }
     let kb = |b: i64| b as f64 / 1024.0;
+    let out_dir = |app: &str| target_dir().join("wasm-size").join(app);
     for (pair, (bare, app)) in rows.chunks(2).zip(PAIRS) {
         let [(_, bare_plain, bare_opt), (_, plain, opt)] = pair else {
             continue;
@@ -107,7 +111,7 @@ pub(crate) fn run() -> Result<ExitCode> {
             kb(plain_added)
         );
         match (bare_opt, opt, &wasm_opt) {
-            (Some(bare_size), Some(app_size), Some(version)) => {
+            (Some(bare_size), Some(app_size), Some((_, version))) => {
                 let added = app_size.gz as i64 - bare_size.gz as i64;
                 println!(
                     "{app} (against {bare}): nhost adds {added} bytes gzip ({:.1} KB) after wasm-opt -Oz ({version})",
@@ -115,12 +119,179 @@ pub(crate) fn run() -> Result<ExitCode> {
                 );
             }
             _ => println!(
-                "wasm-opt: none that can read the module is installed (Debian's binaryen is too old; \
-                 `npm install -g binaryen` brings a current one)"
+                "wasm-opt: binaryen {BINARYEN_VERSION} could not be installed or run \
+                 (it comes from the npm registry: install Node.js and npm)"
             ),
         }
     }
+    match (&wasm_opt, twiggy_version()) {
+        (Some((program, _)), Some(twiggy)) => {
+            for (bare, app) in PAIRS {
+                breakdown(program, &twiggy, &out_dir(bare), bare, &out_dir(app), app)?;
+            }
+        }
+        (None, _) => {}
+        (Some(_), None) => println!(
+            "\nwhere the bytes go: install twiggy for a breakdown per crate \
+             (`cargo install twiggy --version {TWIGGY_VERSION} --locked`)"
+        ),
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The twiggy release the breakdown is read with (its JSON output).
+const TWIGGY_VERSION: &str = "0.8.0";
+
+/// `twiggy --version`, if twiggy is installed.
+fn twiggy_version() -> Option<String> {
+    let out = Command::new("twiggy").arg("--version").output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Where the bytes nhost adds go: both modules after `wasm-opt -Oz` again, but keeping the names
+/// (`-g`) and the features wasm-opt detects (twiggy cannot read every feature `--all-features`
+/// may use), then `twiggy top`, summed per crate. Code and data are raw bytes before gzip, so
+/// they rank where the bytes go rather than add up to the gzip figures.
+fn breakdown(
+    wasm_opt: &Path,
+    twiggy: &str,
+    bare_dir: &Path,
+    bare: &str,
+    app_dir: &Path,
+    app: &str,
+) -> Result<()> {
+    let items = |dir: &Path, name: &str| -> Result<Vec<(String, u64)>> {
+        let named = dir.join(format!("{name}_bg.named.wasm"));
+        let ok = Command::new(wasm_opt)
+            .args(["-Oz", "-g", "-o"])
+            .arg(&named)
+            .arg(dir.join(format!("{name}_bg.wasm")))
+            .stderr(Stdio::null())
+            .status()?
+            .success();
+        if !ok {
+            return Err(format!("wasm-opt -g failed for {name}").into());
+        }
+        let out = Command::new("twiggy")
+            .args(["top", "-n", "1000000", "-f", "json"])
+            .arg(&named)
+            .output()?;
+        if !out.status.success() {
+            return Err(format!(
+                "twiggy failed on {name}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+            .into());
+        }
+        let rows: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((r["name"].as_str()?.to_owned(), r["shallow_size"].as_u64()?)))
+            // The names themselves are not shipped: `wasm-opt -Oz` without `-g` drops them.
+            .filter(|(n, _)| !n.starts_with("custom section") && !n.contains("subsection"))
+            .collect())
+    };
+    let (bare_items, app_items) = (items(bare_dir, bare)?, items(app_dir, app)?);
+    let per_crate = |items: &[(String, u64)]| {
+        let mut sums = std::collections::BTreeMap::<String, u64>::new();
+        for (name, size) in items {
+            *sums.entry(crate_of(name)).or_default() += size;
+        }
+        sums
+    };
+    let (b, a) = (per_crate(&bare_items), per_crate(&app_items));
+    let mut keys: Vec<&String> = b.keys().chain(a.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let diff =
+        |k: &String| a.get(k).copied().unwrap_or(0) as i64 - b.get(k).copied().unwrap_or(0) as i64;
+    keys.sort_by_key(|k| -diff(k));
+    println!(
+        "\nwhere the bytes go: {app} against {bare} ({twiggy}; raw bytes after wasm-opt -Oz -g, \
+         names not counted; \"(for nhost/example types)\": a crate's generic code instantiated \
+         for them)"
+    );
+    println!("{:<44} {:>22} {:>22} {:>9}", "crate", bare, app, "added");
+    for k in keys.iter().filter(|k| diff(k).abs() >= 256) {
+        println!(
+            "{k:<44} {:>22} {:>22} {:>+9}",
+            b.get(*k).copied().unwrap_or(0),
+            a.get(*k).copied().unwrap_or(0),
+            diff(k)
+        );
+    }
+    let total = |m: &std::collections::BTreeMap<String, u64>| m.values().sum::<u64>() as i64;
+    println!(
+        "{:<44} {:>22} {:>22} {:>+9}",
+        "all",
+        total(&b),
+        total(&a),
+        total(&a) - total(&b)
+    );
+    println!("largest items of {app}, by raw bytes:");
+    let mut top = app_items.clone();
+    top.sort_by_key(|(_, size)| std::cmp::Reverse(*size));
+    for (name, size) in top.iter().take(15) {
+        println!("{size:>9}  {}", short_name(name));
+    }
+    Ok(())
+}
+
+/// The crate a function or data item is charged to: the first crate its (demangled) name
+/// names; `core`/`alloc`/`std` as `std`, and generic code of std or yew instantiated for
+/// nhost's or the example's types marked as such.
+fn crate_of(name: &str) -> String {
+    if name.starts_with("data segment") {
+        return "data (strings, tables)".to_owned();
+    }
+    let name = short_name(name);
+    // `<u128 as core::fmt::Display>::fmt` is charged to `core`: the path's first crate.
+    let first = name
+        .trim_start_matches('<')
+        .split("::")
+        .next()
+        .unwrap_or("")
+        .rsplit(' ')
+        .next()
+        .unwrap_or("")
+        .to_owned();
+    let ours = |k: &str| k.starts_with("nhost_") || k.starts_with("example_");
+    if ours(&first) {
+        return first;
+    }
+    let first = match first.as_str() {
+        "core" | "alloc" | "std" => "std".to_owned(),
+        k if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') && !k.is_empty() => {
+            k.to_owned()
+        }
+        _ => return "other (wasm-bindgen shims, …)".to_owned(),
+    };
+    if name.contains("nhost_") || name.contains("example_") {
+        format!("{first} (for nhost/example types)")
+    } else {
+        first
+    }
+}
+
+/// A demangled name without the crates' hashes (`yew[2510a4a5164dfe6b]::` → `yew::`).
+fn short_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(i) = rest.find('[') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let hex = after.bytes().take_while(u8::is_ascii_hexdigit).count();
+        if (8..=16).contains(&hex) && after.as_bytes().get(hex) == Some(&b']') {
+            rest = &after[hex + 1..];
+        } else {
+            out.push('[');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Sizes of one bundle: wasm plus JS glue, raw and gzipped.
@@ -129,9 +300,55 @@ struct Size {
     gz: u64,
 }
 
-/// `wasm-opt --version` of the one on `PATH`, if any.
-fn wasm_opt_version() -> Option<String> {
-    let out = Command::new("wasm-opt")
+/// The binaryen release whose `wasm-opt -Oz` the bench measures: one that reads the output of
+/// the compilers this workspace builds with (Debian's binaryen 108 rejects it).
+pub(crate) const BINARYEN_VERSION: &str = "132";
+
+/// The `wasm-opt` of [`BINARYEN_VERSION`] and its `--version`: the one on `PATH` when it is that
+/// version, else the npm package installed (once) under `target/tools/binaryen-<version>`.
+fn provide_wasm_opt() -> Option<(PathBuf, String)> {
+    let wanted = format!("wasm-opt version {BINARYEN_VERSION}");
+    if let Some(v) = wasm_opt_version(Path::new("wasm-opt"))
+        && v.starts_with(&wanted)
+    {
+        return Some(("wasm-opt".into(), v));
+    }
+    let prefix = target_dir()
+        .join("tools")
+        .join(format!("binaryen-{BINARYEN_VERSION}"));
+    let program = prefix.join("node_modules").join(".bin").join("wasm-opt");
+    if !program.exists() {
+        eprintln!(
+            "xtask: installing binaryen {BINARYEN_VERSION} (wasm-opt) from the npm registry into {}",
+            prefix.display()
+        );
+        let installed = std::fs::create_dir_all(&prefix).is_ok()
+            && Command::new("npm")
+                .args([
+                    "install",
+                    "--no-save",
+                    "--no-audit",
+                    "--no-fund",
+                    "--prefix",
+                ])
+                .arg(&prefix)
+                .arg(format!("binaryen@{BINARYEN_VERSION}"))
+                .status()
+                .is_ok_and(|s| s.success());
+        if !installed {
+            eprintln!(
+                "xtask: could not install binaryen {BINARYEN_VERSION} with npm (is Node.js + npm installed?)"
+            );
+            return None;
+        }
+    }
+    let version = wasm_opt_version(&program)?;
+    Some((program, version))
+}
+
+/// `<program> --version`, if it runs.
+fn wasm_opt_version(program: &Path) -> Option<String> {
+    let out = Command::new(program)
         .arg("--version")
         .stderr(Stdio::null())
         .output()
