@@ -23,7 +23,8 @@ mod app {
     struct Fake {
         user_id: Option<String>,
         anonymous: bool,
-        expires_at: u32,
+        /// Seconds, as `Duration::as_secs` gives them to the example.
+        expires_at: u64,
         loading: bool,
         error: Option<FakeError>,
         link_loading: bool,
@@ -128,7 +129,7 @@ mod app {
                 move || drop(interval)
             });
         }
-        let left = state.expires_at.saturating_sub(*tick);
+        let left = state.expires_at.saturating_sub(u64::from(*tick));
         html! {
             <dl>
                 <dt>{ "user id" }</dt><dd data-testid="user-id">{ state.user_id.clone().unwrap_or_default() }</dd>
