@@ -25,8 +25,10 @@ measured seconds:
     POST /token              refresh-token rotation; each worker follows its own chain of tokens,
                              sending the refreshToken of each response in the next request
 
-and prints requests/s, p50/p99 latency and errors. Client and server share the machine's
-cores, so the numbers are lower bounds for the server alone.
+and prints requests/s, p50/p99 latency and errors, and (on Linux) the process's CPU time per
+request and the SQLite writer thread's. Client and server share the machine's cores, so the
+numbers are lower bounds for the server alone. For an external load generator against the
+release binary, see crates/nhost-auth-emulator/benches/wrk.sh.
 
 Measuring a debug build is pointless, so a debug xtask re-runs itself as
 `cargo run --release -p xtask -- bench emulator …` (you can also run that yourself).
@@ -145,6 +147,10 @@ struct Row {
     max: Duration,
     errors: u64,
     first_error: Option<String>,
+    /// CPU time of the whole process per successful request (Linux only).
+    cpu_per_request: Option<Duration>,
+    /// CPU time of the busiest SQLite connection thread (the writer) per successful request.
+    writer_per_request: Option<Duration>,
 }
 
 async fn emulator(seconds: Duration, concurrency: usize) -> Result<()> {
@@ -193,20 +199,32 @@ async fn emulator(seconds: Duration, concurrency: usize) -> Result<()> {
     emu.shutdown().await;
 
     println!(
-        "{:<24} {:>9} {:>10} {:>9} {:>9} {:>9} {:>7}",
-        "scenario", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "errors"
+        "{:<24} {:>9} {:>10} {:>9} {:>9} {:>9} {:>7} {:>10} {:>10}",
+        "scenario",
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "cpu µs/req",
+        "db µs/req"
     );
+    let micros =
+        |d: Option<Duration>| d.map_or("-".to_owned(), |d| format!("{:.0}", d.as_secs_f64() * 1e6));
     for r in &rows {
         let rate = r.ok as f64 / r.elapsed.as_secs_f64().max(1e-9);
         println!(
-            "{:<24} {:>9} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>7}",
+            "{:<24} {:>9} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>10} {:>10}",
             r.label,
             r.ok,
             rate,
             ms(r.p50),
             ms(r.p99),
             ms(r.max),
-            r.errors
+            r.errors,
+            micros(r.cpu_per_request),
+            micros(r.writer_per_request)
         );
     }
     for r in &rows {
@@ -220,6 +238,12 @@ async fn emulator(seconds: Duration, concurrency: usize) -> Result<()> {
          over successful requests (nearest-rank percentiles). The server counted {} anonymous sign-ins \
          and {} token requests in all (warm-up and set-up included).",
         stats.anonymous_sign_ins, stats.token_requests
+    );
+    println!(
+        "cpu µs/req = CPU time of the whole process (client and server, all threads) per request \
+         in the measured window; db µs/req = that of the busiest SQLite connection thread (the one \
+         writer). On a machine shared with other work these hold better than req/s: 2 cores give at \
+         most 2,000,000 / (cpu µs/req) requests/s, and the one writer at most 1,000,000 / (db µs/req)."
     );
     println!(
         "The refresh scenario ran against a database of {users_before_refresh} users (made by the sign-in \
@@ -244,7 +268,7 @@ async fn measure(
     for conn in &mut conns {
         chains.push(match scenario {
             Scenario::Refresh => Some(
-                sign_in(conn)
+                conn.sign_in()
                     .await
                     .map_err(|e| format!("cannot get a session to refresh: {e}"))?,
             ),
@@ -259,6 +283,8 @@ async fn measure(
         .zip(chains)
         .map(|(conn, token)| tokio::spawn(worker(scenario, conn, token, warm_end, end)))
         .collect();
+    tokio::time::sleep_until(warm_end.into()).await;
+    let cpu_before = CpuTimes::now();
     let mut latencies = Vec::new();
     let mut errors = 0;
     let mut last_end = warm_end;
@@ -270,8 +296,13 @@ async fn measure(
         last_end = last_end.max(report.last_end.unwrap_or(warm_end));
         first_error = first_error.or(report.first_error);
     }
+    let cpu = cpu_before.zip(CpuTimes::now()).map(|(b, a)| a.since(&b));
+    let requests = u32::try_from(latencies.len().max(1)).unwrap_or(u32::MAX);
+    let per_request = |d: Duration| d / requests;
     latencies.sort_unstable();
     Ok(Row {
+        cpu_per_request: cpu.as_ref().map(|c| per_request(c.total)),
+        writer_per_request: cpu.as_ref().map(|c| per_request(c.busiest_sqlite)),
         label: scenario.label(),
         ok: latencies.len(),
         elapsed: last_end.saturating_duration_since(warm_end),
@@ -287,7 +318,7 @@ async fn measure(
 async fn worker(
     scenario: Scenario,
     mut conn: Conn,
-    mut token: Option<String>,
+    mut token: Option<Token>,
     warm_end: Instant,
     end: Instant,
 ) -> WorkerReport {
@@ -302,12 +333,9 @@ async fn worker(
         if start >= end {
             break;
         }
-        let result = match (scenario, &token) {
-            (Scenario::AnonymousSignIn, _) => sign_in(&mut conn).await.map(drop),
-            (Scenario::Refresh, Some(t)) => {
-                let t = t.clone();
-                refresh(&mut conn, &t).await.map(|next| token = Some(next))
-            }
+        let result = match (scenario, &mut token) {
+            (Scenario::AnonymousSignIn, _) => conn.sign_in().await.map(drop),
+            (Scenario::Refresh, Some(t)) => conn.refresh(t).await,
             (Scenario::Refresh, None) => Err("no session (an earlier sign-in failed)".to_owned()),
         };
         let done = Instant::now();
@@ -332,34 +360,33 @@ async fn worker(
             }
             if scenario == Scenario::Refresh {
                 // The chain is broken (the token was used up or refused): start a new one, unmeasured.
-                token = sign_in(&mut conn).await.ok();
+                token = conn.sign_in().await.ok();
             }
         }
     }
     report
 }
 
-/// `POST /signin/anonymous`; returns the session's refresh token.
-async fn sign_in(conn: &mut Conn) -> Result<String, String> {
-    let body = conn.post("/signin/anonymous", b"{}").await?;
-    refresh_token(&body)
-}
+/// A refresh token as it travels: the 36 bytes of a hyphenated UUID.
+type Token = [u8; 36];
 
-/// `POST /token`; returns the rotated refresh token.
-async fn refresh(conn: &mut Conn, token: &str) -> Result<String, String> {
-    let body = format!(r#"{{"refreshToken":"{token}"}}"#);
-    let body = conn.post("/token", body.as_bytes()).await?;
-    refresh_token(&body)
-}
+const TOKEN_KEY: &[u8] = br#""refreshToken":""#;
 
 /// A minimal HTTP/1.1 keep-alive client, in the spirit of `wrk`: the load generator shares the
 /// machine's two cores with the server, so it should spend as little of them as it can. It
-/// writes one prepared request and reads one `Content-Length` response at a time.
+/// writes one request and reads one `Content-Length` response at a time, into buffers it keeps,
+/// and finds the `refreshToken` of a response by its key rather than parsing the JSON: no
+/// allocation per request.
 struct Conn {
     base: String,
     host: String,
     prefix: String,
-    stream: tokio::io::BufReader<tokio::net::TcpStream>,
+    stream: tokio::net::TcpStream,
+    /// The request being sent.
+    request: Vec<u8>,
+    /// Bytes received; `received[..filled]` are valid.
+    received: Vec<u8>,
+    filled: usize,
 }
 
 impl Conn {
@@ -377,73 +404,176 @@ impl Conn {
             base: base.to_owned(),
             host: host.to_owned(),
             prefix: prefix.to_owned(),
-            stream: tokio::io::BufReader::new(stream),
+            stream,
+            request: Vec::with_capacity(256),
+            received: vec![0; 4096],
+            filled: 0,
         })
     }
 
-    /// Sends a JSON POST and returns the body of a 200 response.
-    async fn post(&mut self, path: &str, body: &[u8]) -> Result<Vec<u8>, String> {
-        use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _};
-        let head = format!(
+    /// `POST /signin/anonymous`; returns the session's refresh token.
+    async fn sign_in(&mut self) -> Result<Token, String> {
+        let body = self.post("/signin/anonymous", b"{}").await?;
+        refresh_token(&self.received[body])
+    }
+
+    /// `POST /token`; replaces `token` by the rotated one.
+    async fn refresh(&mut self, token: &mut Token) -> Result<(), String> {
+        const HEAD: &[u8] = br#"{"refreshToken":""#;
+        let mut body = [0; HEAD.len() + 36 + 2];
+        body[..HEAD.len()].copy_from_slice(HEAD);
+        body[HEAD.len()..HEAD.len() + 36].copy_from_slice(token);
+        body[HEAD.len() + 36..].copy_from_slice(br#""}"#);
+        let answer = self.post("/token", &body).await?;
+        *token = refresh_token(&self.received[answer])?;
+        Ok(())
+    }
+
+    /// Sends a JSON POST and returns where the body of a 200 response is in `received`.
+    async fn post(&mut self, path: &str, body: &[u8]) -> Result<std::ops::Range<usize>, String> {
+        use std::io::Write as _;
+        use tokio::io::AsyncWriteExt as _;
+        self.request.clear();
+        let _ = write!(
+            self.request,
             "POST {}{path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
             self.prefix,
             self.host,
             body.len()
         );
-        let mut request = head.into_bytes();
-        request.extend_from_slice(body);
+        self.request.extend_from_slice(body);
         let io = |e: std::io::Error| format!("connection: {e}");
-        self.stream
-            .get_mut()
-            .write_all(&request)
-            .await
-            .map_err(io)?;
-        let mut line = String::new();
-        self.stream.read_line(&mut line).await.map_err(io)?;
-        let status = line.split(' ').nth(1).unwrap_or("").to_owned();
-        let mut length = None;
-        loop {
-            line.clear();
-            if self.stream.read_line(&mut line).await.map_err(io)? == 0 {
-                return Err("connection closed mid-response".into());
+        self.stream.write_all(&self.request).await.map_err(io)?;
+        // One request at a time: whatever was received before belonged to the previous answer.
+        self.filled = 0;
+        let (head, length) = loop {
+            if let Some(head) = find(&self.received[..self.filled], b"\r\n\r\n") {
+                let head = head + 4;
+                let length = content_length(&self.received[..head])
+                    .ok_or("response without Content-Length")?;
+                break (head, length);
             }
-            let header = line.trim_end();
-            if header.is_empty() {
-                break;
-            }
-            if let Some((name, value)) = header.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse::<usize>().ok();
-            }
+            self.read_more().await.map_err(io)?;
+        };
+        while self.filled < head + length {
+            self.read_more().await.map_err(io)?;
         }
-        let length = length.ok_or("response without Content-Length")?;
-        let mut body = vec![0; length];
-        self.stream.read_exact(&mut body).await.map_err(io)?;
-        if status != "200" {
-            let text = String::from_utf8_lossy(&body);
+        let status = self.received[..head]
+            .split(|&b| b == b' ')
+            .nth(1)
+            .unwrap_or_default();
+        if status != b"200" {
+            let text = String::from_utf8_lossy(&self.received[head..head + length]);
             return Err(format!(
-                "HTTP {status}: {}",
+                "HTTP {}: {}",
+                String::from_utf8_lossy(status),
                 text.chars().take(200).collect::<String>()
             ));
         }
-        Ok(body)
+        Ok(head..head + length)
+    }
+
+    /// Reads what the socket has into `received`, growing it when full.
+    async fn read_more(&mut self) -> std::io::Result<()> {
+        use tokio::io::AsyncReadExt as _;
+        if self.filled == self.received.len() {
+            self.received.resize(self.received.len() * 2, 0);
+        }
+        match self.stream.read(&mut self.received[self.filled..]).await? {
+            0 => Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "closed mid-response",
+            )),
+            n => {
+                self.filled += n;
+                Ok(())
+            }
+        }
     }
 }
 
-/// The `refreshToken` of a session JSON (at the top level or under `session`).
-fn refresh_token(body: &[u8]) -> Result<String, String> {
-    let json: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("bad JSON in the response: {e}"))?;
-    let session = if json.get("session").is_some() {
-        &json["session"]
-    } else {
-        &json
-    };
-    session["refreshToken"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| "no refreshToken in the response".to_owned())
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The `Content-Length` of a response head.
+fn content_length(head: &[u8]) -> Option<usize> {
+    head.split(|&b| b == b'\n').find_map(|line| {
+        let (name, value) = line.split_at(line.iter().position(|&b| b == b':')?);
+        if !name.eq_ignore_ascii_case(b"content-length") {
+            return None;
+        }
+        std::str::from_utf8(&value[1..]).ok()?.trim().parse().ok()
+    })
+}
+
+/// The `refreshToken` of a session JSON (at the top level or under `session`): the load
+/// generator trusts the server's JSON and looks for the key only.
+fn refresh_token(body: &[u8]) -> Result<Token, String> {
+    let start = find(body, TOKEN_KEY).ok_or("no refreshToken in the response")? + TOKEN_KEY.len();
+    body.get(start..start + 36)
+        .and_then(|t| Token::try_from(t).ok())
+        .filter(|_| body.get(start + 36) == Some(&b'"'))
+        .ok_or_else(|| "a refreshToken that is not a UUID".to_owned())
+}
+
+/// The CPU time this process's threads have spent, from Linux's per-thread scheduler
+/// statistics (`/proc/self/task/*/schedstat`): in all, and per SQLite connection thread (sqlx
+/// runs each connection on a thread named `sqlx-sqlite-worker-N`). The busiest of those is the
+/// one writer, the part of the work that cannot spread over the cores.
+struct CpuTimes {
+    total: Duration,
+    sqlite: Vec<(std::ffi::OsString, Duration)>,
+}
+
+/// What [`CpuTimes::since`] gives.
+struct CpuSpent {
+    total: Duration,
+    busiest_sqlite: Duration,
+}
+
+impl CpuTimes {
+    /// `None` where there is no `/proc` (not Linux).
+    fn now() -> Option<CpuTimes> {
+        let mut times = CpuTimes {
+            total: Duration::ZERO,
+            sqlite: Vec::new(),
+        };
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            let path = task.path();
+            let Some(on_cpu) = std::fs::read_to_string(path.join("schedstat"))
+                .ok()
+                .and_then(|s| s.split_whitespace().next()?.parse().ok())
+                .map(Duration::from_nanos)
+            else {
+                continue;
+            };
+            times.total += on_cpu;
+            let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            if name.starts_with("sqlx-sqlite") {
+                times.sqlite.push((task.file_name(), on_cpu));
+            }
+        }
+        Some(times)
+    }
+
+    /// The CPU time spent since `before`.
+    fn since(&self, before: &CpuTimes) -> CpuSpent {
+        let busiest_sqlite = self
+            .sqlite
+            .iter()
+            .map(|(tid, after)| {
+                let before = before.sqlite.iter().find(|(t, _)| t == tid);
+                after.saturating_sub(before.map_or(Duration::ZERO, |(_, d)| *d))
+            })
+            .max()
+            .unwrap_or_default();
+        CpuSpent {
+            total: self.total.saturating_sub(before.total),
+            busiest_sqlite,
+        }
+    }
 }
 
 /// Nearest-rank percentile of sorted samples.
@@ -483,6 +613,29 @@ impl Drop for TempDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_refresh_token_is_found_in_either_session_shape() {
+        let token = "1fb17604-86c7-444e-b337-09a644465f2d";
+        let bare = format!(r#"{{"accessToken":"x","refreshToken":"{token}","user":{{}}}}"#);
+        let nested = format!(r#"{{"session":{{"refreshToken":"{token}"}}}}"#);
+        for body in [bare, nested] {
+            assert_eq!(
+                refresh_token(body.as_bytes()).as_ref().map(|t| &t[..]),
+                Ok(token.as_bytes())
+            );
+        }
+        assert!(refresh_token(br#"{"refreshToken":"short"}"#).is_err());
+        assert!(refresh_token(b"{}").is_err());
+    }
+
+    #[test]
+    fn content_length_is_read_from_any_case_of_the_header() {
+        let head =
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nContent-LENGTH: 42\r\n\r\n";
+        assert_eq!(content_length(head), Some(42));
+        assert_eq!(content_length(b"HTTP/1.1 200 OK\r\n\r\n"), None);
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

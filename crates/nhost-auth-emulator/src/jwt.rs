@@ -167,18 +167,13 @@ impl JwtSecret {
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let mut header = Header::new(self.alg);
         header.kid = self.kid.clone();
-        let claims = serde_json::json!({
-            self.namespace.as_str(): {
-                "x-hasura-allowed-roles": subject.roles,
-                "x-hasura-default-role": subject.default_role,
-                "x-hasura-user-id": subject.user_id.to_string(),
-                "x-hasura-user-is-anonymous": if subject.is_anonymous { "true" } else { "false" },
-            },
-            "sub": subject.user_id.to_string(),
-            "iss": self.issuer,
-            "iat": iat,
-            "exp": exp,
-        });
+        let claims = Claims {
+            namespace: &self.namespace,
+            issuer: &self.issuer,
+            subject,
+            iat,
+            exp,
+        };
         jsonwebtoken::encode(&header, &claims, &self.encoding)
     }
 
@@ -206,6 +201,82 @@ pub(crate) struct TokenSubject<'a> {
     pub(crate) default_role: &'a str,
     pub(crate) roles: &'a [String],
     pub(crate) is_anonymous: bool,
+}
+
+/// The claims of an access token, serialised straight from borrowed data: the same JSON, byte
+/// for byte, as `serde_json::json!` gives (keys in sorted order, as its map keeps them), without
+/// building a map of owned values for every token signed.
+struct Claims<'a> {
+    namespace: &'a str,
+    issuer: &'a str,
+    subject: &'a TokenSubject<'a>,
+    iat: i64,
+    exp: i64,
+}
+
+/// One top-level claim's value.
+enum Claim<'a> {
+    Hasura(&'a TokenSubject<'a>),
+    Str(&'a str),
+    Uuid(Uuid),
+    Int(i64),
+}
+
+impl serde::Serialize for Claim<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        match self {
+            Claim::Hasura(subject) => {
+                let mut map = s.serialize_map(Some(4))?;
+                map.serialize_entry("x-hasura-allowed-roles", subject.roles)?;
+                map.serialize_entry("x-hasura-default-role", subject.default_role)?;
+                map.serialize_entry(
+                    "x-hasura-user-id",
+                    subject
+                        .user_id
+                        .hyphenated()
+                        .encode_lower(&mut Uuid::encode_buffer()),
+                )?;
+                map.serialize_entry(
+                    "x-hasura-user-is-anonymous",
+                    if subject.is_anonymous {
+                        "true"
+                    } else {
+                        "false"
+                    },
+                )?;
+                map.end()
+            }
+            Claim::Str(v) => s.serialize_str(v),
+            Claim::Uuid(v) => {
+                s.serialize_str(v.hyphenated().encode_lower(&mut Uuid::encode_buffer()))
+            }
+            Claim::Int(v) => s.serialize_i64(*v),
+        }
+    }
+}
+
+impl serde::Serialize for Claims<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut claims = [
+            (self.namespace, Claim::Hasura(self.subject)),
+            ("sub", Claim::Uuid(self.subject.user_id)),
+            ("iss", Claim::Str(self.issuer)),
+            ("iat", Claim::Int(self.iat)),
+            ("exp", Claim::Int(self.exp)),
+        ];
+        claims.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        // A namespace named like a registered claim is overwritten by it, as in a map.
+        let shadowed = ["sub", "iss", "iat", "exp"].contains(&self.namespace);
+        let mut map = s.serialize_map(Some(claims.len() - usize::from(shadowed)))?;
+        for (key, value) in &claims {
+            if !(shadowed && matches!(value, Claim::Hasura(_))) {
+                map.serialize_entry(key, value)?;
+            }
+        }
+        map.end()
+    }
 }
 
 /// The parts of a verified access token that handlers use.
@@ -271,6 +342,45 @@ mod tests {
             json[DEFAULT_CLAIMS_NAMESPACE]["x-hasura-user-is-anonymous"],
             "true"
         );
+    }
+
+    /// The claims are serialised by hand (no map of owned values per token): the payload must
+    /// stay what `serde_json::json!` made of them, byte for byte, whatever the namespace.
+    #[test]
+    fn claims_serialise_as_the_json_map_did() {
+        let roles = vec!["me".to_owned(), "user".to_owned()];
+        let subject = TokenSubject {
+            user_id: Uuid::new_v4(),
+            default_role: "user",
+            roles: &roles,
+            is_anonymous: false,
+        };
+        for namespace in [DEFAULT_CLAIMS_NAMESPACE, "claims", "zzz", "a", "iss", "sub"] {
+            let claims = Claims {
+                namespace,
+                issuer: "hasura-auth",
+                subject: &subject,
+                iat: 1_700_000_000,
+                exp: 1_700_000_900,
+            };
+            let expected = serde_json::json!({
+                namespace: {
+                    "x-hasura-allowed-roles": subject.roles,
+                    "x-hasura-default-role": subject.default_role,
+                    "x-hasura-user-id": subject.user_id.to_string(),
+                    "x-hasura-user-is-anonymous": "false",
+                },
+                "sub": subject.user_id.to_string(),
+                "iss": "hasura-auth",
+                "iat": 1_700_000_000,
+                "exp": 1_700_000_900,
+            });
+            assert_eq!(
+                serde_json::to_string(&claims).expect("serialises"),
+                serde_json::to_string(&expected).expect("serialises"),
+                "namespace {namespace}"
+            );
+        }
     }
 
     #[test]

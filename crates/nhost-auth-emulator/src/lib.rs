@@ -247,7 +247,7 @@ async fn open(config: Config, addr: SocketAddr) -> Result<(AppState, String), St
              loopback; set HASURA_GRAPHQL_JWT_SECRET for anything else"
         );
     }
-    let state = AppState {
+    let state = AppState::new(state::Shared {
         serve_emulator_routes: config.emulator_endpoints
             && (is_loopback(addr) || config.emulator_endpoints_beyond_loopback),
         config: Arc::new(config),
@@ -260,7 +260,7 @@ async fn open(config: Config, addr: SocketAddr) -> Result<(AppState, String), St
         redirects: Arc::new(redirects),
         allowed_hosts: Arc::new(allowed_hosts),
         dummy_password_hash: Arc::default(),
-    };
+    });
     Ok((state, url))
 }
 

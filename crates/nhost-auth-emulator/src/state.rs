@@ -12,9 +12,27 @@ use crate::rate_limit::RateLimiter;
 use crate::redirect::RedirectPolicy;
 use crate::store::Store;
 
-/// Shared state; cheap to clone.
+/// Shared state. axum clones it for every middleware layer and extractor of every request, so a
+/// clone is one reference count: [`Shared`] behind one `Arc`.
 #[derive(Clone)]
-pub(crate) struct AppState {
+pub(crate) struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub(crate) fn new(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What every handler shares, through [`AppState`].
+pub(crate) struct Shared {
     pub(crate) config: Arc<Config>,
     pub(crate) store: Arc<Store>,
     pub(crate) mailbox: Mailbox,

@@ -414,3 +414,61 @@ async fn refresh_many_sessions_of_one_user_at_once(backend: Backend) {
     }
 }
 both!(refresh_many_sessions_of_one_user_at_once);
+
+/// The user in a rotation's answer is the stored user, field for field: on SQLite a batch of
+/// rotations reads it in the rotating statement itself (as one JSON array, decoded by the
+/// request), on PostgreSQL with a query of its own; either way it must equal `GET /user`, with
+/// several roles, metadata of every JSON kind, an email and a display name.
+async fn refresh_answers_the_stored_user(backend: Backend) {
+    let s = start(backend, |c| c.email_verification_required = false).await;
+    let metadata = json!({
+        "plan": "pro",
+        "ratio": 0.1,
+        "big": 12345678901234567_i64,
+        "nested": {"list": [1, "two", null, true], "quote": "a \"b\" \\ c"},
+        "unicode": "é李🙂",
+    });
+    let r = s
+        .post(
+            "/signup/email-password",
+            &json!({
+                "email": EMAIL,
+                "password": PASSWORD,
+                "options": {
+                    "displayName": "Ana-María O'Neil",
+                    "metadata": metadata,
+                    "allowedRoles": ["user", "me"],
+                    "defaultRole": "me",
+                },
+            }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.describe());
+    let signed_up = r.json()["session"].clone();
+    let rotated = s.refresh_ok(&refresh_token(&signed_up)).await;
+    let stored = s.get_auth("/user", &access_token(&rotated)).await;
+    assert_eq!(stored.status, 200, "{}", stored.describe());
+    assert_eq!(
+        rotated["user"],
+        stored.json(),
+        "the rotation's user is the stored one"
+    );
+    // Sign-up answers the roles in the order asked; what is read back is sorted.
+    let mut answered = signed_up["user"].clone();
+    answered["roles"] = json!(["me", "user"]);
+    assert_eq!(rotated["user"], answered, "and the one sign-up answered");
+    assert_eq!(rotated["user"]["metadata"], metadata);
+    assert_eq!(rotated["user"]["roles"], json!(["me", "user"]));
+
+    let anonymous = s
+        .post(
+            "/signin/anonymous",
+            &json!({"displayName": "Guest", "locale": "en", "metadata": {"n": -1.5e-7}}),
+        )
+        .await;
+    assert_eq!(anonymous.status, 200, "{}", anonymous.describe());
+    let anonymous = anonymous.json()["session"].clone();
+    let rotated = s.refresh_ok(&refresh_token(&anonymous)).await;
+    assert_eq!(rotated["user"], anonymous["user"]);
+}
+both!(refresh_answers_the_stored_user);

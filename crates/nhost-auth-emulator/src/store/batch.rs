@@ -3,9 +3,15 @@
 //! SQLite has one writer, and every statement through `sqlx` costs a round trip to the
 //! connection's thread. Under load, requests queue here; one task takes everything queued, writes
 //! it in **one transaction** (new users as multi-row inserts), commits, and only then answers each
-//! request. A 200 is therefore still only sent for data that is committed, and rotations still run
-//! one `UPDATE … WHERE refresh_token_hash = old` each, in arrival order, so two rotations of one
-//! token in the same batch still give one winner.
+//! request. A 200 is therefore still only sent for data that is committed, and every rotation of
+//! the batch is one `UPDATE … WHERE refresh_token_hash = old`, so two rotations of one token in
+//! the same batch still give one winner.
+//!
+//! A batch of rotations only (the steady state of a busy server: clients refreshing) is one
+//! statement and one round trip: an `UPDATE … RETURNING` that also returns each rotated token's
+//! user (as a JSON array, decoded by the request's own task, off the writer), committed on its
+//! own as SQLite commits every statement outside `BEGIN`. Nothing is answered before that
+//! statement has finished, so a 200 still means committed.
 
 use std::collections::HashMap;
 
@@ -14,7 +20,7 @@ use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{NewRefreshToken, NewUser, Rotation, USER_COLUMNS, UserRow, UserWithRole, now};
+use super::{NewRefreshToken, NewUser, Rotation, UserRow, now};
 use crate::tokens::new_row_id;
 
 /// The most operations written in one transaction (bounded so one batch stays well under
@@ -35,7 +41,18 @@ enum Op {
 
 enum Outcome {
     Created(Box<UserRow>),
-    Rotated(Rotation),
+    Rotated(Rotated),
+}
+
+/// A rotation as the writer answers it: the user still to be decoded (by the request's task).
+enum Rotated {
+    Done {
+        refresh_token_id: Uuid,
+        user_id: Uuid,
+        /// The user's columns as [`USER_JSON`] reads them.
+        user: String,
+    },
+    Not(Rotation),
 }
 
 type Reply = oneshot::Sender<Result<Outcome, sqlx::Error>>;
@@ -91,7 +108,15 @@ impl Batcher {
             })
             .await?
         {
-            Outcome::Rotated(r) => Ok(r),
+            Outcome::Rotated(Rotated::Not(r)) => Ok(r),
+            Outcome::Rotated(Rotated::Done {
+                refresh_token_id,
+                user_id,
+                user,
+            }) => Ok(Rotation::Rotated {
+                refresh_token_id,
+                user: Box::new(decode_user(user_id, &user)?),
+            }),
             Outcome::Created(_) => unreachable!("a rotation is answered with a rotation"),
         }
     }
@@ -131,10 +156,10 @@ async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<(Op, Reply)>) 
     }
 }
 
-/// Writes `ops` in one transaction; the outcomes are in the same order.
+/// Writes `ops` in one transaction (or, for rotations only, one statement); the outcomes are in
+/// the same order.
 async fn write(pool: &SqlitePool, ops: &[Op]) -> Result<Vec<Outcome>, sqlx::Error> {
     let now = now();
-    let mut tx = pool.begin().await?;
     let creates: Vec<(&NewUser, Option<&NewRefreshToken>)> = ops
         .iter()
         .filter_map(|op| match op {
@@ -142,38 +167,24 @@ async fn write(pool: &SqlitePool, ops: &[Op]) -> Result<Vec<Outcome>, sqlx::Erro
             Op::Rotate { .. } => None,
         })
         .collect();
-    insert_users(&mut tx, &creates, now).await?;
-
-    let rotations = rotate_all(&mut tx, ops, now).await?;
-    let mut rotated_users: Vec<Uuid> = rotations
-        .iter()
-        .filter_map(|r| match r {
-            Some(Ok((_, user_id))) => Some(*user_id),
-            _ => None,
-        })
-        .collect();
-    rotated_users.sort_unstable();
-    rotated_users.dedup();
-    let users = users_by_id(&mut tx, &rotated_users).await?;
-    tx.commit().await?;
-
+    let rotations = if creates.is_empty() {
+        // One statement, committed by itself: no BEGIN / COMMIT round trips.
+        let mut conn = pool.acquire().await?;
+        rotate_all(&mut conn, ops, now).await?
+    } else {
+        let mut tx = pool.begin().await?;
+        insert_users(&mut tx, &creates, now).await?;
+        let rotations = rotate_all(&mut tx, ops, now).await?;
+        tx.commit().await?;
+        rotations
+    };
     let outcomes = ops
         .iter()
         .zip(rotations)
         .map(|(op, rotation)| match (op, rotation) {
             (Op::Create { user, .. }, _) => Outcome::Created(Box::new(user.to_row(now))),
-            // One user may have several rotations in a batch (one per session): each gets its
-            // own copy of the row. (Taking the row out of the map answered only the first one;
-            // the others got 401 for tokens that had been rotated and committed — issue 16.)
-            (_, Some(Ok((refresh_token_id, user_id)))) => match users.get(&user_id) {
-                Some(user) => Outcome::Rotated(Rotation::Rotated {
-                    refresh_token_id,
-                    user: Box::new(user.clone()),
-                }),
-                None => Outcome::Rotated(Rotation::Invalid),
-            },
-            (_, Some(Err(rotation))) => Outcome::Rotated(rotation),
-            (Op::Rotate { .. }, None) => Outcome::Rotated(Rotation::Invalid),
+            (_, Some(rotated)) => Outcome::Rotated(rotated),
+            (Op::Rotate { .. }, None) => Outcome::Rotated(Rotated::Not(Rotation::Invalid)),
         })
         .collect();
     Ok(outcomes)
@@ -244,8 +255,8 @@ async fn insert_users(
     Ok(())
 }
 
-/// Every rotation of the batch in one `UPDATE`; per operation (`None` for creates):
-/// `Ok((refresh_token_id, user_id))`, or why not.
+/// Every rotation of the batch in one `UPDATE`; per operation (`None` for creates): the rotated
+/// token's row id and user, or why not.
 ///
 /// Strictness is kept: the `UPDATE` matches a row only while it still holds the old hash, and
 /// when one old token appears twice in a batch only its first occurrence takes part — the later
@@ -254,11 +265,11 @@ async fn rotate_all(
     tx: &mut SqliteConnection,
     ops: &[Op],
     now: DateTime<Utc>,
-) -> Result<Vec<Option<Result<(Uuid, Uuid), Rotation>>>, sqlx::Error> {
+) -> Result<Vec<Option<Rotated>>, sqlx::Error> {
     let mut seen = std::collections::HashSet::new();
     // (index in ops, old, new, expiry) of the rotations that take part.
     let mut taking_part = Vec::new();
-    let mut results: Vec<Option<Result<(Uuid, Uuid), Rotation>>> = Vec::with_capacity(ops.len());
+    let mut results: Vec<Option<Rotated>> = Vec::with_capacity(ops.len());
     for (i, op) in ops.iter().enumerate() {
         match op {
             Op::Create { .. } => results.push(None),
@@ -267,7 +278,7 @@ async fn rotate_all(
                 new_hash,
                 expires_at,
             } => {
-                results.push(Some(Err(Rotation::Invalid)));
+                results.push(Some(Rotated::Not(Rotation::Invalid)));
                 if seen.insert(old_hash.as_str()) {
                     taking_part.push((i, old_hash, new_hash, *expires_at));
                 }
@@ -277,8 +288,12 @@ async fn rotate_all(
     if taking_part.is_empty() {
         return Ok(results);
     }
+    // `OR IGNORE`: a new hash colliding with a stored one (122 random bits: never in practice)
+    // skips that row, so the rotation fails (401) rather than the whole statement. With no way
+    // to fail half-way, SQLite keeps no statement journal for it, which it otherwise writes to a
+    // temporary file for every batch: the page images the statement could have to undo.
     let mut q = QueryBuilder::<Sqlite>::new(
-        "UPDATE refresh_tokens SET refresh_token_hash = CASE refresh_token_hash",
+        "UPDATE OR IGNORE refresh_tokens SET refresh_token_hash = CASE refresh_token_hash",
     );
     for (_, old, new, _) in &taking_part {
         q.push(" WHEN ")
@@ -302,16 +317,23 @@ async fn rotate_all(
         .push_bind(now)
         .push(" AND type = 'regular' AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_tokens.user_id AND u.disabled = ")
         .push_bind(false)
-        .push(") RETURNING id, user_id, refresh_token_hash");
-    let rotated: Vec<(Uuid, Uuid, String)> = q.build_query_as().fetch_all(&mut *tx).await?;
-    let by_new_hash: HashMap<String, (Uuid, Uuid)> = rotated
+        .push(") RETURNING id, user_id, refresh_token_hash, ")
+        .push(USER_JSON);
+    let rotated: Vec<(Uuid, Uuid, String, Option<String>)> =
+        q.build_query_as().fetch_all(&mut *tx).await?;
+    let mut by_new_hash: HashMap<String, (Uuid, Uuid, Option<String>)> = rotated
         .into_iter()
-        .map(|(id, user_id, hash)| (hash, (id, user_id)))
+        .map(|(id, user_id, hash, user)| (hash, (id, user_id, user)))
         .collect();
     for (i, old, new, _) in taking_part {
-        results[i] = Some(match by_new_hash.get(new.as_str()) {
-            Some(ids) => Ok(*ids),
-            None => Err(why_not(tx, old, now).await?),
+        results[i] = Some(match by_new_hash.remove(new.as_str()) {
+            Some((refresh_token_id, user_id, Some(user))) => Rotated::Done {
+                refresh_token_id,
+                user_id,
+                user,
+            },
+            Some((_, _, None)) => Rotated::Not(Rotation::Invalid),
+            None => Rotated::Not(why_not(tx, old, now).await?),
         });
     }
     Ok(results)
@@ -337,35 +359,80 @@ async fn why_not(
     })
 }
 
-/// The users with these ids, with roles, in one query.
-async fn users_by_id(
-    tx: &mut SqliteConnection,
-    ids: &[Uuid],
-) -> Result<HashMap<Uuid, UserRow>, sqlx::Error> {
-    let mut users: HashMap<Uuid, UserRow> = HashMap::new();
-    if ids.is_empty() {
-        return Ok(users);
-    }
-    let columns = USER_COLUMNS
-        .split(", ")
-        .map(|c| format!("u.{c}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let mut q = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT {columns}, r.role FROM users u LEFT JOIN user_roles r ON r.user_id = u.id WHERE u.id IN ("
-    ));
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
-    }
-    q.push(") ORDER BY r.role");
-    let rows: Vec<UserWithRole> = q.build_query_as().fetch_all(&mut *tx).await?;
-    for row in rows {
-        let role = row.role;
-        let user = users.entry(row.user.id).or_insert(row.user);
-        if let Some(role) = role {
-            user.roles.push(role);
-        }
-    }
-    Ok(users)
+/// The user of a `refresh_tokens` row as one JSON array, for a `RETURNING` clause: the columns of
+/// [`UserRow`] but its id, in order, then the user's roles. Booleans come as 0 or 1; `metadata`
+/// as the text it is stored as, decoded as sqlx decodes the column.
+const USER_JSON: &str = "(SELECT json_array(u.created_at, u.display_name, u.avatar_url, u.locale, \
+     u.email, u.phone_number, u.password_hash, u.email_verified, u.phone_number_verified, \
+     u.default_role, u.is_anonymous, u.disabled, u.metadata, u.active_mfa_type, \
+     (SELECT json_group_array(r.role) FROM user_roles r WHERE r.user_id = u.id)) \
+     FROM users u WHERE u.id = refresh_tokens.user_id)";
+
+/// What [`USER_JSON`] holds.
+type UserColumns = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    u8,
+    u8,
+    String,
+    u8,
+    u8,
+    Option<String>,
+    Option<String>,
+    Vec<String>,
+);
+
+/// Decodes [`USER_JSON`] into the row it describes. Every row was written by this emulator through
+/// sqlx, so this fails only on a database edited by hand; the rotation is committed by then, and
+/// the request answers 500 (as when any answer is lost after the commit).
+fn decode_user(id: Uuid, json: &str) -> Result<UserRow, sqlx::Error> {
+    let bad = |e: Box<dyn std::error::Error + Send + Sync>| sqlx::Error::Decode(e);
+    let (
+        created_at,
+        display_name,
+        avatar_url,
+        locale,
+        email,
+        phone_number,
+        password_hash,
+        email_verified,
+        phone_number_verified,
+        default_role,
+        is_anonymous,
+        disabled,
+        metadata,
+        active_mfa_type,
+        mut roles,
+    ): UserColumns = serde_json::from_str(json).map_err(|e| bad(e.into()))?;
+    // As the other queries read roles: `ORDER BY role` (SQLite's BINARY collation: bytes).
+    roles.sort_unstable();
+    Ok(UserRow {
+        id,
+        // Written by sqlx's encoder, which writes RFC 3339.
+        created_at: DateTime::parse_from_rfc3339(&created_at)
+            .map_err(|e| bad(e.into()))?
+            .with_timezone(&Utc),
+        display_name,
+        avatar_url,
+        locale,
+        email,
+        phone_number,
+        password_hash,
+        email_verified: email_verified != 0,
+        phone_number_verified: phone_number_verified != 0,
+        default_role,
+        is_anonymous: is_anonymous != 0,
+        disabled: disabled != 0,
+        metadata: metadata
+            .map(|m| serde_json::from_str(&m).map(sqlx::types::Json))
+            .transpose()
+            .map_err(|e| bad(e.into()))?,
+        active_mfa_type,
+        roles,
+    })
 }

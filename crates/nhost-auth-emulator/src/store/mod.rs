@@ -283,11 +283,15 @@ impl Store {
                 // instead of spinning on SQLITE_BUSY), and read-only connections beside it.
                 // The writer never checkpoints (a checkpoint fsyncs the database file, stalling
                 // every request queued behind it); a separate connection does, in the background.
+                // Temporary files in memory: a statement journal (the page images a statement
+                // that fails half-way must undo; a multi-row INSERT of a batch of sign-ins keeps
+                // one) would otherwise be written to a new file in /var/tmp for every batch.
                 let writer = single_connection(
                     options
                         .clone()
                         .pragma("wal_autocheckpoint", "0")
-                        .pragma("journal_size_limit", "67108864"),
+                        .pragma("journal_size_limit", "67108864")
+                        .pragma("temp_store", "memory"),
                 )
                 .await?;
                 sqlx::migrate!("migrations/sqlite").run(&writer).await?;
