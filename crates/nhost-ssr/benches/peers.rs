@@ -15,18 +15,21 @@
 //! side alike), medians of the rounds, and each side's ratio to (a) taken within its round:
 //!
 //! 1. CPU per request in process: `tower::ServiceExt::oneshot` through the router, one request
-//!    at a time in this task; CPU time of all the process's threads (`/proc/self/task/*/schedstat`
+//!    at a time in this task; CPU time of all the process's threads (`CLOCK_PROCESS_CPUTIME_ID`
 //!    — Yew's renderer runs on threads of its own), less exposed to the neighbours than the wall
-//!    time, which is shown too; rounds of `BENCH_ITERATIONS` per row. Two more rows say where
-//!    (b)'s time goes: (a)'s handler behind the layer (the layer alone), and (b) with cookies the
-//!    layer has not opened yet (a visitor's first request, another instance, a restart) — what
-//!    its opened-cookie memory saves.
+//!    time, which is shown too; rounds of `BENCH_ITERATIONS` per row. More rows say where (b)'s
+//!    time goes: (a)'s handler behind the layer (the layer alone), (b) with cookies the layer has
+//!    not opened yet (a visitor's first request, another instance, a restart) — what its
+//!    opened-cookie memory saves — and a static page without Yew, alone and behind the layer
+//!    (the layer's cost where no renderer thread runs).
 //! 2. Requests/s over loopback: a real `axum::serve` on 127.0.0.1 per side and one keep-alive
 //!    HTTP/1.1 reqwest client with `BENCH_CONNECTIONS` concurrent requests.
 //!
 //! Options (environment): `BENCH_CHUNKS` (in-process rounds, 40), `BENCH_ITERATIONS` (requests
 //! per round and row, 1000), `BENCH_ROUNDS` (loopback rounds, 8), `BENCH_SECONDS` (per side and
-//! round, 2), `BENCH_CONNECTIONS` (4), `BENCH_VERBOSE` (set: every in-process round on stderr).
+//! round, 2), `BENCH_CONNECTIONS` (4), `BENCH_VERBOSE` (set: every in-process round on stderr),
+//! `BENCH_PROFILE` (part of a row's name: only those rows, in process, `BENCH_ITERATIONS`
+//! requests each, for a profiler — see [`profile`]).
 #![allow(missing_docs)]
 
 use std::sync::Arc;
@@ -36,6 +39,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::Request;
+use axum::http::header::{self, HeaderValue};
 use axum::response::Html;
 use axum::routing::get;
 use axum_extra::extract::cookie::{Cookie, Key, PrivateCookieJar};
@@ -110,6 +114,11 @@ async fn page_fixed(State(session): State<Arc<Session>>) -> Html<String> {
     render(Some(&session)).await
 }
 
+/// The rows without Yew: a fixed page, whatever the session.
+async fn page_static() -> Html<&'static str> {
+    Html("<!doctype html><main><h1>Hello</h1></main>")
+}
+
 /// (b): the session `NhostSessionLayer` opened from the cookie.
 async fn page_nhost(session: Option<nhost_ssr::Session>) -> Html<String> {
     render(session.as_deref()).await
@@ -139,13 +148,24 @@ struct Side {
     cookie: String,
 }
 
-fn get_request(cookie: &str) -> Request<Body> {
+/// A `GET /` with `cookie`. The header values are shared, not copied, as hyper's are (slices of
+/// its read buffer): a value built from a string would be copied again by the first middleware
+/// that keeps it (tower-cookies, the layer), which a served request is not.
+fn get_request(cookie: &HeaderValue) -> Request<Body> {
     Request::builder()
         .uri("/")
-        .header("host", "localhost")
-        .header("cookie", cookie)
+        .header(header::HOST, HeaderValue::from_static("localhost"))
+        .header(header::COOKIE, cookie.clone())
         .body(Body::empty())
         .expect("request")
+}
+
+/// `cookie` as a header value, shared by the requests that carry it.
+fn header_value(cookie: &str) -> HeaderValue {
+    let value = HeaderValue::from_str(cookie).expect("cookie");
+    // The first clone of a value built from a string makes it shared.
+    drop(value.clone());
+    value
 }
 
 /// The `name=value` of the response's `Set-Cookie`.
@@ -160,6 +180,11 @@ fn set_cookie(response: &axum::response::Response) -> String {
 }
 
 /// The four sides, each with a cookie holding `session` (none for (a)).
+///
+/// Every router is finished with `with_state` — `(())` where it has no state — as `axum::serve`
+/// does (`into_make_service`): a `Router<()>` called as it is turns each handler into a route,
+/// and applies the layers to it, on every request, which cost the sides with a layer (b), (c)
+/// about 5 allocations per request that a served application does not pay.
 async fn sides(layer: &NhostSessionLayer, session: &Session) -> Vec<Side> {
     // (c): a real sign-in through tower-sessions puts the session in the store and gives the
     // session-id cookie the page requests then carry.
@@ -204,7 +229,8 @@ async fn sides(layer: &NhostSessionLayer, session: &Session) -> Vec<Side> {
             name: "(b) nhost-ssr `NhostSessionLayer`",
             app: Router::new()
                 .route("/", get(page_nhost))
-                .layer(layer.clone()),
+                .layer(layer.clone())
+                .with_state(()),
             cookie: format!(
                 "{}={}",
                 layer.cookie_name(),
@@ -215,7 +241,8 @@ async fn sides(layer: &NhostSessionLayer, session: &Session) -> Vec<Side> {
             name: "(c) tower-sessions + `MemoryStore`",
             app: Router::new()
                 .route("/", get(page_tower_sessions))
-                .layer(sessions),
+                .layer(sessions)
+                .with_state(()),
             cookie: tower_cookie,
         },
         Side {
@@ -234,7 +261,7 @@ async fn check(side: &Side, user_id: &str) {
     let response = side
         .app
         .clone()
-        .oneshot(get_request(&side.cookie))
+        .oneshot(get_request(&header_value(&side.cookie)))
         .await
         .expect("infallible");
     assert_eq!(response.status(), 200, "{}", side.name);
@@ -250,21 +277,27 @@ async fn check(side: &Side, user_id: &str) {
     assert!(body.contains(user_id), "{}: {body}", side.name);
 }
 
-/// The CPU time this process has used so far, all threads (Linux: the first field of each
-/// thread's `schedstat`, in ns); `None` where that is not available.
+/// The CPU time this process has used so far, all threads (`CLOCK_PROCESS_CPUTIME_ID`);
+/// `None` where that is not available. (Each thread's `/proc/self/task/*/schedstat`, read before,
+/// lags for a thread that runs without being switched out: the page without Yew read 0 µs.)
+#[cfg(unix)]
 fn process_cpu() -> Option<Duration> {
-    let mut total = 0u64;
-    for task in std::fs::read_dir("/proc/self/task").ok()? {
-        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
-        total += stat.split(' ').next()?.parse::<u64>().ok()?;
-    }
-    Some(Duration::from_nanos(total))
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    Some(Duration::new(
+        u64::try_from(t.tv_sec).ok()?,
+        u32::try_from(t.tv_nsec).ok()?,
+    ))
+}
+
+#[cfg(not(unix))]
+fn process_cpu() -> Option<Duration> {
+    None
 }
 
 /// Wall time and CPU time (all the process's threads: the router's, and Yew's renderer's) per
 /// request of `n` requests driven through `app` one at a time in this task, the cookies taken in
 /// turn from the `first`.
-async fn per_request(app: &Router, cookies: &[String], first: usize, n: usize) -> (f64, f64) {
+async fn per_request(app: &Router, cookies: &[HeaderValue], first: usize, n: usize) -> (f64, f64) {
     let (start, cpu) = (Instant::now(), process_cpu());
     for i in first..first + n {
         let response = app
@@ -280,6 +313,60 @@ async fn per_request(app: &Router, cookies: &[String], first: usize, n: usize) -
         (end - start).as_secs_f64() / n as f64
     });
     (wall, cpu)
+}
+
+/// One row of the in-process table: a router, the cookies its requests carry (in turn), and the
+/// row it is compared with.
+struct Row {
+    name: &'static str,
+    app: Router,
+    cookies: Vec<HeaderValue>,
+    /// The index of the row this one's ratio and difference are taken against.
+    baseline: usize,
+}
+
+/// `BENCH_PROFILE=<part of a row's name>`: only the in-process rows whose name contains it, one
+/// after the other, `iterations` requests each after a warm-up of 200 — for a profiler:
+/// `valgrind --tool=callgrind` counts instructions repeatably where CPU time does not, and the
+/// difference between two runs with different `BENCH_ITERATIONS` is the cost of those requests
+/// alone (start-up and warm-up cancel out).
+async fn profile(rows: &[Row], filter: &str, iterations: usize) {
+    for Row {
+        name, app, cookies, ..
+    } in rows.iter().filter(|row| row.name.contains(filter))
+    {
+        per_request(app, cookies, 0, 200).await;
+        let switches = context_switches();
+        let (wall, cpu) = per_request(app, cookies, 200, iterations).await;
+        let switches = context_switches()
+            .zip(switches)
+            .map_or(f64::NAN, |(end, start)| {
+                (end - start) as f64 / iterations as f64
+            });
+        println!(
+            "{name}: {iterations} requests, {:.2} µs wall, {:.2} µs CPU, {switches:.2} context \
+             switches per request",
+            wall * 1e6,
+            cpu * 1e6
+        );
+    }
+}
+
+/// Voluntary and involuntary context switches of all the process's threads so far (Linux).
+fn context_switches() -> Option<u64> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let status = std::fs::read_to_string(task.ok()?.path().join("status")).ok()?;
+        for line in status.lines() {
+            if let Some(n) = line
+                .strip_prefix("voluntary_ctxt_switches:")
+                .or_else(|| line.strip_prefix("nonvoluntary_ctxt_switches:"))
+            {
+                total += n.trim().parse::<u64>().ok()?;
+            }
+        }
+    }
+    Some(total)
 }
 
 async fn serve(app: Router) -> String {
@@ -402,41 +489,78 @@ async fn run() {
         sides[3].cookie.len()
     );
 
-    // In process, two more rows say where (b)'s time goes: (a)'s handler behind the layer (the
+    // In process, more rows say where (b)'s time goes: (a)'s handler behind the layer (the
     // cookie opened — found among the opened ones — and the headers, but the session not read
-    // by the handler), and (b) on cookies the layer has not opened before: four times as many
+    // by the handler); (b) on cookies the layer has not opened before: four times as many
     // distinct sealed cookies as its opened-cookie memory holds (4096), taken in turn across the
-    // rounds, so that none is found there (AES-GCM and JSON on every request).
-    let cookie_of = |side: &Side| vec![side.cookie.clone()];
-    let mut rows: Vec<(&str, Router, Vec<String>)> = sides
+    // rounds, so that none is found there (AES-GCM and JSON on every request); and a static page
+    // (a fixed string: no renderer, so no thread of Yew's) alone and behind the layer — the
+    // layer's own cost where nothing else runs, compared with the static page alone.
+    let cookie_of = |side: &Side| vec![header_value(&side.cookie)];
+    let mut rows: Vec<Row> = sides
         .iter()
-        .map(|side| (side.name, side.app.clone(), cookie_of(side)))
+        .map(|side| Row {
+            name: side.name,
+            app: side.app.clone(),
+            cookies: cookie_of(side),
+            baseline: 0,
+        })
         .collect();
-    rows.push((
-        "(a)'s handler behind `NhostSessionLayer`, the session not read",
-        Router::new()
+    rows.push(Row {
+        name: "(a)'s handler behind `NhostSessionLayer`, the session not read",
+        app: Router::new()
             .route("/", get(page_fixed))
             .with_state(Arc::new(session.clone()))
             .layer(layer.clone()),
-        cookie_of(&sides[1]),
-    ));
-    rows.push((
-        "(b) on a cookie the layer has not opened before",
-        sides[1].app.clone(),
-        (0..4 * 4096)
+        cookies: cookie_of(&sides[1]),
+        baseline: 0,
+    });
+    let unopened = "(b) on a cookie the layer has not opened before";
+    // Sealing 16,384 cookies takes 25 MB; a profiler of another row does without them.
+    let profiled = std::env::var("BENCH_PROFILE").ok();
+    let count = match &profiled {
+        Some(filter) if !unopened.contains(filter.as_str()) => 1,
+        _ => 4 * 4096,
+    };
+    rows.push(Row {
+        name: unopened,
+        app: sides[1].app.clone(),
+        cookies: (0..count)
             .map(|_| {
-                format!(
+                header_value(&format!(
                     "{}={}",
                     layer.cookie_name(),
                     layer.seal(&session).expect("seal")
-                )
+                ))
             })
             .collect(),
-    ));
+        baseline: 0,
+    });
+    let static_page = rows.len();
+    rows.push(Row {
+        name: "a static page (no Yew), no session",
+        app: Router::new().route("/", get(page_static)).with_state(()),
+        cookies: cookie_of(&sides[1]),
+        baseline: static_page,
+    });
+    rows.push(Row {
+        name: "the static page behind `NhostSessionLayer`",
+        app: Router::new()
+            .route("/", get(page_static))
+            .layer(layer.clone())
+            .with_state(()),
+        cookies: cookie_of(&sides[1]),
+        baseline: static_page,
+    });
+
+    if let Some(filter) = profiled {
+        profile(&rows, &filter, iterations).await;
+        return;
+    }
 
     // 1. In process.
-    for (_, app, cookies) in &rows {
-        per_request(app, cookies, 0, 500).await;
+    for row in &rows {
+        per_request(&row.app, &row.cookies, 0, 500).await;
     }
     let n = rows.len();
     // Per row, per round: (wall, CPU) per request.
@@ -444,42 +568,53 @@ async fn run() {
     for chunk in 0..chunks {
         for k in 0..n {
             let s = (chunk + k) % n;
-            let (_, app, cookies) = &rows[s];
-            times[s].push(per_request(app, cookies, chunk * iterations, iterations).await);
+            let row = &rows[s];
+            times[s]
+                .push(per_request(&row.app, &row.cookies, chunk * iterations, iterations).await);
         }
     }
     if std::env::var_os("BENCH_VERBOSE").is_some() {
-        for ((name, _, _), round_times) in rows.iter().zip(&times) {
+        for (row, round_times) in rows.iter().zip(&times) {
             let us: Vec<String> = round_times
                 .iter()
-                .map(|(wall, cpu)| format!("{:.0}/{:.0}", wall * 1e6, cpu * 1e6))
+                .map(|(wall, cpu)| format!("{:.1}/{:.1}", wall * 1e6, cpu * 1e6))
                 .collect();
-            eprintln!("{name} (wall/CPU µs): {}", us.join(" "));
+            eprintln!("{} (wall/CPU µs): {}", row.name, us.join(" "));
         }
     }
     println!(
         "\n## in process: per request ({chunks} rounds of {iterations} `oneshot` requests, all \
-         rows in rotating order; CPU = all the process's threads; median, lowest–highest round)"
+         rows in rotating order; CPU = all the process's threads; median, lowest–highest round; \
+         each row against its baseline: (a), or for the last row the static page alone)"
     );
     println!(
-        "| side | CPU per request | added to (a) | ratio to (a) (CPU, per round) | wall per request \
-         | ratio to (a) (wall, per round) |"
+        "| side | CPU per request | added to the baseline | ratio to the baseline (CPU, per \
+         round) | wall per request | ratio to the baseline (wall, per round) |"
     );
     println!("|---|---|---|---|---|---|");
-    let cpu_ratio = ratios(n, chunks, |s, r| times[0][r].1 / times[s][r].1);
-    let wall_ratio = ratios(n, chunks, |s, r| times[0][r].0 / times[s][r].0);
-    let base = median(&mut times[0].iter().map(|t| t.1).collect::<Vec<_>>());
-    for (s, (name, _, _)) in rows.iter().enumerate() {
+    let cpu_ratio = ratios(n, chunks, |s, r| {
+        times[rows[s].baseline][r].1 / times[s][r].1
+    });
+    let wall_ratio = ratios(n, chunks, |s, r| {
+        times[rows[s].baseline][r].0 / times[s][r].0
+    });
+    let cpu_median = |s: usize| median(&mut times[s].iter().map(|t| t.1).collect::<Vec<_>>());
+    for (s, row) in rows.iter().enumerate() {
         let (c, c_lo, c_hi) = spread(&mut times[s].iter().map(|t| t.1).collect::<Vec<_>>());
         let (w, w_lo, w_hi) = spread(&mut times[s].iter().map(|t| t.0).collect::<Vec<_>>());
         let (cr, wr) = (cpu_ratio[s], wall_ratio[s]);
+        let added = if row.baseline == s {
+            "–".to_owned()
+        } else {
+            format!("{:+.2} µs", (c - cpu_median(row.baseline)) * 1e6)
+        };
         println!(
-            "| {name} | {:.2} µs ({:.2}–{:.2}) | {:+.2} µs | {:.3} ({:.3}–{:.3}) | \
+            "| {} | {:.2} µs ({:.2}–{:.2}) | {added} | {:.3} ({:.3}–{:.3}) | \
              {:.2} µs ({:.2}–{:.2}) | {:.3} ({:.3}–{:.3}) |",
+            row.name,
             c * 1e6,
             c_lo * 1e6,
             c_hi * 1e6,
-            (c - base) * 1e6,
             cr.0,
             cr.1,
             cr.2,

@@ -419,7 +419,7 @@ async fn deanonymize(auth: &RequestAuth, body: &[u8], callback: &str) -> Answer 
 fn link_options(auth: &RequestAuth, body: Option<OptionsBody>, callback: &str) -> SignUpOptions {
     let mut options: SignUpOptions = body.map(Into::into).unwrap_or_default();
     if options.redirect_to.is_none()
-        && let Some(origin) = &auth.site_origin
+        && let Some(origin) = auth.site_origin()
     {
         options.redirect_to = Some(format!("{origin}{callback}"));
     }

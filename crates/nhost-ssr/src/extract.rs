@@ -15,6 +15,9 @@ use crate::layer::RequestAuth;
 /// The request's session, authentic and fresh: the extractor rejects with `401` when there is
 /// none. Use `Option<Session>` for pages that render for everyone.
 ///
+/// It derefs to [`nhost_core::Session`] and shares the session the layer opened (an [`Arc`]):
+/// extracting it copies nothing, whatever the session's size.
+///
 /// ```
 /// use nhost_ssr::Session;
 ///
@@ -27,7 +30,19 @@ use crate::layer::RequestAuth;
 /// }
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct Session(pub nhost_core::Session);
+pub struct Session(Arc<nhost_core::Session>);
+
+impl Session {
+    /// The session, shared.
+    pub fn shared(&self) -> &Arc<nhost_core::Session> {
+        &self.0
+    }
+
+    /// The session itself: a copy, unless this was its last handle.
+    pub fn into_inner(self) -> nhost_core::Session {
+        Arc::unwrap_or_clone(self.0)
+    }
+}
 
 impl Deref for Session {
     type Target = nhost_core::Session;
@@ -37,7 +52,31 @@ impl Deref for Session {
     }
 }
 
+impl AsRef<nhost_core::Session> for Session {
+    fn as_ref(&self) -> &nhost_core::Session {
+        &self.0
+    }
+}
+
+impl From<nhost_core::Session> for Session {
+    fn from(session: nhost_core::Session) -> Self {
+        Session(Arc::new(session))
+    }
+}
+
+impl From<Arc<nhost_core::Session>> for Session {
+    fn from(session: Arc<nhost_core::Session>) -> Self {
+        Session(session)
+    }
+}
+
 impl From<Session> for nhost_core::Session {
+    fn from(session: Session) -> Self {
+        session.into_inner()
+    }
+}
+
+impl From<Session> for Arc<nhost_core::Session> {
     fn from(session: Session) -> Self {
         session.0
     }
@@ -68,11 +107,10 @@ impl IntoResponse for SessionRejection {
     }
 }
 
-fn request_auth(parts: &Parts) -> Result<Arc<RequestAuth>, SessionRejection> {
+fn request_auth(parts: &Parts) -> Result<&Arc<RequestAuth>, SessionRejection> {
     parts
         .extensions
         .get::<Arc<RequestAuth>>()
-        .cloned()
         .ok_or(SessionRejection::MissingLayer)
 }
 
@@ -82,8 +120,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Session {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         request_auth(parts)?
             .session
-            .as_deref()
-            .cloned()
+            .clone()
             .map(Session)
             .ok_or(SessionRejection::SignedOut)
     }
@@ -93,11 +130,7 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
-        Ok(request_auth(parts)?
-            .session
-            .as_deref()
-            .cloned()
-            .map(Session))
+        Ok(request_auth(parts)?.session.clone().map(Session))
     }
 }
 
@@ -149,7 +182,7 @@ impl NhostAuth {
     /// [`SecureCookie`](crate::SecureCookie) setting, then the `Host` header — e.g. to build the
     /// `redirectTo` of an email link. `None` without a valid `Host`.
     pub fn site_origin(&self) -> Option<&str> {
-        self.0.site_origin.as_deref()
+        self.0.site_origin()
     }
 
     /// Completes the email link whose landing address is `url` (the request's URI), with the
@@ -173,6 +206,6 @@ impl<S: Send + Sync> FromRequestParts<S> for NhostAuth {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        request_auth(parts).map(NhostAuth)
+        request_auth(parts).cloned().map(NhostAuth)
     }
 }

@@ -1,6 +1,7 @@
 //! [`NhostSessionLayer`]: resolves every request's session from its cookie, refreshing it when
 //! due, and writes the cookie back when the session changed.
 
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -335,27 +336,39 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        // The clone takes the place of the service that was polled ready.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let shared = self.shared.clone();
-        Box::pin(async move {
-            let Some(cookies) = req.extensions().get::<Cookies>().cloned() else {
-                // Unreachable through `NhostSessionLayer`, which installs the cookie manager.
-                return inner.call(req).await;
-            };
-            let https = shared.cookie.secure.is_https(req.headers());
-            let auth = Arc::new(
-                RequestAuth::resolve(shared, cookies, https, req.method(), req.headers()).await,
-            );
-            req.extensions_mut().insert(auth.clone());
-            let mut response = inner.call(req).await?;
-            let wrote_cookie = auth.finish().await;
-            if wrote_cookie || auth.session.is_some() {
-                keep_out_of_caches(response.headers_mut(), wrote_cookie);
+        let Some(cookies) = req.extensions().get::<Cookies>().cloned() else {
+            // Unreachable through `NhostSessionLayer`, which installs the cookie manager.
+            return Box::pin(self.inner.call(req));
+        };
+        let shared = &self.shared;
+        let https = shared.cookie.secure.is_https(req.headers());
+        let (auth, pending) =
+            RequestAuth::start(shared, cookies, https, req.method(), req.headers());
+        match pending {
+            // Resolved without waiting (a fresh cookie, none, or one not used): the service
+            // polled ready takes the request now.
+            None => {
+                let auth = Arc::new(auth);
+                req.extensions_mut().insert(auth.clone());
+                let response = self.inner.call(req);
+                Box::pin(async move {
+                    let response = response.await?;
+                    Ok(auth.respond(response).await)
+                })
             }
-            Ok(response)
-        })
+            // A refresh or an anonymous sign-in first: the service polled ready goes with the
+            // request, a clone takes its place.
+            Some(pending) => {
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Box::pin(async move {
+                    let auth = Arc::new(auth.complete(pending).await);
+                    req.extensions_mut().insert(auth.clone());
+                    let response = inner.call(req).await?;
+                    Ok(auth.respond(response).await)
+                })
+            }
+        }
     }
 }
 
@@ -402,13 +415,15 @@ const SIGNED_OUT_CAPACITY: usize = 4096;
 
 /// The key under which a session's sign-out is remembered: its refresh-token id, the same for
 /// every cookie of the session, else (a server that sends no id) the hash of its token.
-fn session_chain_id(session: &Session) -> String {
+fn session_chain_id(session: &Session) -> Cow<'_, str> {
     if session.refresh_token_id.is_empty() {
-        RefreshKey::new(session.refresh_token.expose())
-            .id()
-            .to_owned()
+        Cow::Owned(
+            RefreshKey::new(session.refresh_token.expose())
+                .id()
+                .to_owned(),
+        )
     } else {
-        session.refresh_token_id.clone()
+        Cow::Borrowed(&session.refresh_token_id)
     }
 }
 
@@ -491,8 +506,9 @@ pub(crate) struct RequestAuth {
     verifier: Option<String>,
     /// An email link was completed with [`RequestAuth::verifier`]: clear its cookie.
     verifier_used: AtomicBool,
-    /// The site's origin as this request reached it (scheme per [`SecureCookie`], `Host`).
-    pub(crate) site_origin: Option<String>,
+    /// The request's `Host`, for [`site_origin`](Self::site_origin).
+    host: Option<HeaderValue>,
+    site_origin: OnceLock<Option<String>>,
 }
 
 /// How the layer resolved a request's session.
@@ -514,22 +530,30 @@ pub(crate) enum Resolution {
     },
 }
 
+/// What a request's session still waits for after [`RequestAuth::start`]: the network.
+enum Pending {
+    /// An anonymous sign-in for a visitor without a cookie (when enabled).
+    AnonymousSignIn(SignInAnonymousOptions),
+    /// A refresh of the cookie's session, which is due.
+    Refresh(Arc<Session>),
+}
+
 impl RequestAuth {
-    async fn resolve(
-        shared: Arc<Shared>,
+    /// Resolves the request's session as far as it can without waiting: everything but an
+    /// anonymous sign-in and a refresh, which are returned as [`Pending`] for
+    /// [`complete`](Self::complete). A returning visitor with a fresh cookie — nearly every
+    /// request — is resolved here, so the layer can call the application's service at once.
+    fn start(
+        shared: &Arc<Shared>,
         cookies: Cookies,
         https: bool,
         method: &Method,
         headers: &http::HeaderMap,
-    ) -> Self {
-        let verifier = shared.cookie.read_verifier(headers, https);
-        let site_origin = headers
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .and_then(|h| h.parse::<http::uri::Authority>().ok())
-            .map(|host| format!("{}://{host}", if https { "https" } else { "http" }));
+    ) -> (Self, Option<Pending>) {
+        let found = shared.cookie.scan(headers, https);
+        let verifier = shared.cookie.read_verifier(found.verifier);
         let mut auth = RequestAuth {
-            shared,
+            shared: shared.clone(),
             cookies,
             https,
             session: None,
@@ -538,73 +562,87 @@ impl RequestAuth {
             wrote_cookie: AtomicBool::new(false),
             verifier,
             verifier_used: AtomicBool::new(false),
-            site_origin,
+            host: headers.get(http::header::HOST).cloned(),
+            site_origin: OnceLock::new(),
         };
-        match auth.shared.cookie.read(headers, https) {
-            Incoming::Missing => {
-                if let Some(options) = auth.shared.anonymous.clone()
-                    && (method == Method::GET || method == Method::HEAD)
-                {
-                    match auth.shared.client(None).sign_in_anonymous(options).await {
-                        Ok(session) => {
-                            auth.write(&session);
-                            auth.session = Some(Arc::new(session));
-                            auth.resolution = Resolution::Session;
-                        }
-                        Err(e) => tracing::warn!(error = %e, "anonymous sign-in failed"),
-                    }
-                }
-            }
+        let pending = match shared.cookie.read(found.session) {
+            Incoming::Missing => shared
+                .anonymous
+                .clone()
+                .filter(|_| method == Method::GET || method == Method::HEAD)
+                .map(Pending::AnonymousSignIn),
             Incoming::Unreadable => {
                 tracing::debug!("session cookie does not open with the key; ignored");
+                None
             }
             Incoming::Ambiguous => {
                 tracing::warn!(
                     "several different session cookies in one request (one may be planted); \
                      none is used"
                 );
+                None
             }
             Incoming::Session(session) => {
-                if auth
-                    .shared
+                if shared
                     .signed_out
-                    .peek(&session_chain_id(&session))
+                    .peek(&*session_chain_id(&session))
                     .is_some()
                 {
                     tracing::debug!("cookie of a signed-out session; cleared");
-                    auth.shared.cookie.clear(&auth.cookies, auth.https);
+                    shared.cookie.clear(&auth.cookies, https);
                     auth.wrote_cookie.store(true, Ordering::Relaxed);
-                } else if auth.shared.is_fresh(&session) {
+                    None
+                } else if shared.is_fresh(&session) {
                     auth.session = Some(session);
                     auth.resolution = Resolution::Session;
+                    None
                 } else {
-                    match auth.shared.refresh(&session).await {
-                        RefreshOutcome::Refreshed { session, cookie } => {
-                            auth.set_sealed(cookie);
-                            auth.session = Some(Arc::new(*session));
-                            auth.resolution = Resolution::Session;
-                        }
-                        RefreshOutcome::Rejected(e) => {
-                            tracing::info!(error = %e.error, "refresh token rejected; signed out");
-                            auth.shared.cookie.clear(&auth.cookies, auth.https);
-                            auth.wrote_cookie.store(true, Ordering::Relaxed);
-                            auth.resolution = Resolution::Rejected(e);
-                        }
-                        RefreshOutcome::Unavailable(e) => {
-                            tracing::warn!(error = %e, "auth server unavailable; cookie kept");
-                            if !session.expires_in().is_zero() {
-                                auth.session = Some(session.clone());
-                            }
-                            auth.resolution = Resolution::Unavailable {
-                                error: e,
-                                stale: session,
-                            };
-                        }
-                    }
+                    Some(Pending::Refresh(session))
                 }
             }
+        };
+        (auth, pending)
+    }
+
+    /// Finishes resolving the session: the anonymous sign-in or the refresh
+    /// [`start`](Self::start) left.
+    async fn complete(mut self, pending: Pending) -> Self {
+        match pending {
+            Pending::AnonymousSignIn(options) => {
+                match self.shared.client(None).sign_in_anonymous(options).await {
+                    Ok(session) => {
+                        self.write(&session);
+                        self.session = Some(Arc::new(session));
+                        self.resolution = Resolution::Session;
+                    }
+                    Err(e) => tracing::warn!(error = %e, "anonymous sign-in failed"),
+                }
+            }
+            Pending::Refresh(session) => match self.shared.refresh(&session).await {
+                RefreshOutcome::Refreshed { session, cookie } => {
+                    self.set_sealed(cookie);
+                    self.session = Some(Arc::new(*session));
+                    self.resolution = Resolution::Session;
+                }
+                RefreshOutcome::Rejected(e) => {
+                    tracing::info!(error = %e.error, "refresh token rejected; signed out");
+                    self.shared.cookie.clear(&self.cookies, self.https);
+                    self.wrote_cookie.store(true, Ordering::Relaxed);
+                    self.resolution = Resolution::Rejected(e);
+                }
+                RefreshOutcome::Unavailable(e) => {
+                    tracing::warn!(error = %e, "auth server unavailable; cookie kept");
+                    if !session.expires_in().is_zero() {
+                        self.session = Some(session.clone());
+                    }
+                    self.resolution = Resolution::Unavailable {
+                        error: e,
+                        stale: session,
+                    };
+                }
+            },
         }
-        auth
+        self
     }
 
     fn set_sealed(&self, sealed: String) {
@@ -625,7 +663,9 @@ impl RequestAuth {
     pub(crate) async fn sign_out_stale(&self, stale: &Session) {
         self.shared.cookie.clear(&self.cookies, self.https);
         self.wrote_cookie.store(true, Ordering::Relaxed);
-        self.shared.signed_out.insert(session_chain_id(stale), ());
+        self.shared
+            .signed_out
+            .insert(session_chain_id(stale).into_owned(), ());
         let key = RefreshKey::new(stale.refresh_token.expose());
         self.shared
             .coordinator
@@ -636,6 +676,19 @@ impl RequestAuth {
     /// Whether the site is served over HTTPS for this request (per [`SecureCookie`]).
     pub(crate) fn is_https(&self) -> bool {
         self.https
+    }
+
+    /// The site's origin as this request reached it: the scheme per [`SecureCookie`], then the
+    /// `Host` header; `None` without a valid `Host`. Formed on first use: most pages never ask.
+    pub(crate) fn site_origin(&self) -> Option<&str> {
+        self.site_origin
+            .get_or_init(|| {
+                let host = self.host.as_ref()?.to_str().ok()?;
+                let host = host.parse::<http::uri::Authority>().ok()?;
+                let scheme = if self.https { "https" } else { "http" };
+                Some(format!("{scheme}://{host}"))
+            })
+            .as_deref()
     }
 
     /// The request's client, seeded with its session (built on first use).
@@ -663,6 +716,16 @@ impl RequestAuth {
             }
             None => Ok(false),
         }
+    }
+
+    /// The application's response, after [`finish`](Self::finish): kept out of shared caches
+    /// when it carries a session or sets the cookie.
+    async fn respond<B>(&self, mut response: Response<B>) -> Response<B> {
+        let wrote_cookie = self.finish().await;
+        if wrote_cookie || self.session.is_some() {
+            keep_out_of_caches(response.headers_mut(), wrote_cookie);
+        }
+        response
     }
 
     /// After the handler: writes the cookie when the handler's client changed the session.
@@ -724,7 +787,9 @@ impl RequestAuth {
                         // replaying an older cookie of this session — whose refresh to this one
                         // is still cached — are signed out too, on every instance.
                         if let Some(old) = before {
-                            self.shared.signed_out.insert(session_chain_id(old), ());
+                            self.shared
+                                .signed_out
+                                .insert(session_chain_id(old).into_owned(), ());
                             let key = RefreshKey::new(old.refresh_token.expose());
                             self.shared
                                 .coordinator
