@@ -247,15 +247,15 @@ fn crate_of(name: &str) -> String {
         return "data (strings, tables)".to_owned();
     }
     let name = short_name(name);
-    // `<u128 as core::fmt::Display>::fmt` is charged to `core`: the path's first crate.
-    let first = name
+    // `<u128 as core::fmt::Display>::fmt` is charged to `core`: the trait's crate.
+    let head = name
         .trim_start_matches('<')
         .split("::")
         .next()
-        .unwrap_or("")
-        .rsplit(' ')
-        .next()
-        .unwrap_or("")
+        .unwrap_or("");
+    let first = head
+        .rsplit_once(" as ")
+        .map_or(head, |(_, tr)| tr)
         .to_owned();
     let ours = |k: &str| k.starts_with("nhost_") || k.starts_with("example_");
     if ours(&first) {
@@ -373,4 +373,48 @@ fn gzip_len(path: &Path) -> Result<u64> {
         return Err(format!("gzip failed on {}", path.display()).into());
     }
     Ok(out.stdout.len() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_lose_their_crate_hashes_only() {
+        assert_eq!(
+            short_name("<yew[2510a4a5164dfe6b]::html::Scope<nhost_core[2c8141fbe11a718]::X>>::f"),
+            "<yew::html::Scope<nhost_core::X>>::f"
+        );
+        // Not a hash: an index, a slice, too short.
+        assert_eq!(short_name("f[1]"), "f[1]");
+        assert_eq!(short_name("[u8]"), "[u8]");
+        assert_eq!(short_name("a[abc]"), "a[abc]");
+    }
+
+    #[test]
+    fn items_are_charged_to_the_crate_their_path_names() {
+        assert_eq!(
+            crate_of("data segment \".rodata\""),
+            "data (strings, tables)"
+        );
+        assert_eq!(
+            crate_of("<nhost_core[0123456789abcdef]::client::NhostClient>::refresh::{closure#0}"),
+            "nhost_core"
+        );
+        assert_eq!(
+            crate_of("<u128 as core[e15bb7c783ef935a]::fmt::Display>::fmt"),
+            "std"
+        );
+        assert_eq!(
+            crate_of(
+                "<yew[2510a4a5164dfe6b]::Comp<example_yew_csr[5bc1f0d7d2a655d2]::app::App>>::view"
+            ),
+            "yew (for nhost/example types)"
+        );
+        assert_eq!(crate_of("yew[2510a4a5164dfe6b]::scheduler::start"), "yew");
+        assert_eq!(
+            crate_of("__wbg_fetch_1234 externref shim"),
+            "other (wasm-bindgen shims, …)"
+        );
+    }
 }
