@@ -134,16 +134,7 @@ impl Mounted {
 
     /// Mounts the app with `client`, without waiting.
     fn with_client(client: NhostClient) -> Mounted {
-        let document = web_sys::window()
-            .expect("a browser window")
-            .document()
-            .expect("a document");
-        let root = document.create_element("div").expect("createElement");
-        document
-            .body()
-            .expect("a body")
-            .append_child(&root)
-            .expect("appendChild");
+        let root = new_root();
         let app = yew::Renderer::<App>::with_root_and_props(
             root.clone(),
             AppProps {
@@ -209,6 +200,21 @@ impl Mounted {
             .session()
             .and_then(|s| s.user_id().map(str::to_owned))
     }
+}
+
+/// A fresh `<div>` appended to the page's body, to mount an app into.
+fn new_root() -> web_sys::Element {
+    let document = web_sys::window()
+        .expect("a browser window")
+        .document()
+        .expect("a document");
+    let root = document.create_element("div").expect("createElement");
+    document
+        .body()
+        .expect("a body")
+        .append_child(&root)
+        .expect("appendChild");
+    root
 }
 
 impl Drop for Mounted {
@@ -459,15 +465,7 @@ fn ProbeApp(props: &AppProps) -> Html {
 #[wasm_bindgen_test]
 async fn a_hook_rerenders_only_when_its_value_changes() {
     let client = client(auth_url());
-    let document = web_sys::window()
-        .and_then(|w| w.document())
-        .expect("a document");
-    let root = document.create_element("div").expect("createElement");
-    document
-        .body()
-        .expect("a body")
-        .append_child(&root)
-        .expect("appendChild");
+    let root = new_root();
     let app = yew::Renderer::<ProbeApp>::with_root_and_props(
         root.clone(),
         AppProps {
