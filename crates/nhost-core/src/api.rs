@@ -57,6 +57,7 @@ pub(crate) struct PublicPayload {
 }
 
 /// The body of `POST {session endpoints}/signout`: the server knows the refresh token.
+#[cfg(feature = "server-session")]
 #[derive(Serialize)]
 pub(crate) struct SessionSignOutRequest {
     pub(crate) all: bool,
@@ -216,11 +217,14 @@ impl Transport {
     }
 
     /// Whether this transport talks to the site's session endpoints (server-session mode).
+    /// Always `false` without the crate feature `server-session`, so that the optimiser drops
+    /// the mode's branches from a single-page app's bundle.
     pub(crate) fn is_session_endpoints(&self) -> bool {
-        self.session_endpoints
+        cfg!(feature = "server-session") && self.session_endpoints
     }
 
     /// `POST {base}{path}` without a body (a session endpoint's `/token`).
+    #[cfg(feature = "server-session")]
     pub(crate) async fn post_empty<R: Decode>(
         &self,
         path: &str,
@@ -230,6 +234,7 @@ impl Transport {
     }
 
     /// `GET {base}{path}` without a bearer token (a session endpoint's `/session`).
+    #[cfg(feature = "server-session")]
     pub(crate) async fn get_plain<R: Decode>(&self, path: &str) -> Result<R, AuthError> {
         decode(self.send("GET", path, None, None, self.timeout).await?)
     }
@@ -293,7 +298,7 @@ impl Transport {
             &url,
             body,
             bearer,
-            self.session_endpoints,
+            self.is_session_endpoints(),
         ));
         let timer = Box::pin(platform::sleep(timeout));
         let (status, body) = match select(exchange, timer).await {
@@ -314,14 +319,14 @@ impl Transport {
 
 /// A duration in seconds, for messages: `10`, `0.5`.
 #[cfg(not(target_arch = "wasm32"))]
-fn seconds(d: Duration) -> f32 {
+pub(crate) fn seconds(d: Duration) -> f32 {
     d.as_secs_f32()
 }
 
 /// A duration in seconds, for messages: `10`, `0.5` — to the millisecond, without the float
 /// formatting machinery (several KB of wasm).
 #[cfg(target_arch = "wasm32")]
-fn seconds(d: Duration) -> String {
+pub(crate) fn seconds(d: Duration) -> String {
     let fraction = format!("{:03}", d.subsec_millis());
     let fraction = fraction.trim_end_matches('0');
     if fraction.is_empty() {

@@ -7,7 +7,9 @@ use std::time::Duration;
 use futures_util::future::{Either, Shared, select};
 use web_time::Instant;
 
-use crate::api::{self, PublicPayload, PublicSessionWire, SessionPayload, SessionWire, Transport};
+use crate::api::{self, SessionPayload, SessionWire, Transport};
+#[cfg(feature = "server-session")]
+use crate::api::{PublicPayload, PublicSessionWire};
 use crate::error::{AuthError, ErrorCode};
 use crate::flight::SingleFlight;
 use crate::options::{DeanonymizeMethod, SignInAnonymousOptions, SignUpOptions};
@@ -148,6 +150,10 @@ impl NhostClientBuilder {
     /// let token = client.access_token().await?; // POST /_nhost/token when due
     /// # let _ = token; Ok(()) }
     /// ```
+    ///
+    /// Only with the crate feature `server-session` (nhost-yew's `hydration` enables it): a
+    /// single-page app without it carries none of this mode's code.
+    #[cfg(feature = "server-session")]
     pub fn session_endpoints(mut self, endpoints: impl Into<String>) -> Self {
         self.session_endpoints = Some(endpoints.into());
         self
@@ -214,6 +220,9 @@ impl NhostClientBuilder {
     /// assert_eq!(client.auth_state(), nhost_core::AuthState::SignedOut);
     /// # Ok::<(), nhost_core::AuthError>(())
     /// ```
+    ///
+    /// Only with the crate feature `server-session`, as [`session_endpoints`](Self::session_endpoints).
+    #[cfg(feature = "server-session")]
     pub fn server_rendered(mut self, session: Option<Session>) -> Self {
         self.server_rendered = true;
         self.initial_session = session;
@@ -244,9 +253,14 @@ impl NhostClientBuilder {
     /// Builds the client. Fails when no auth URL (or session endpoints URL) can be formed.
     pub fn build(self) -> Result<NhostClient, AuthError> {
         let config_error = |m: String| AuthError::validation(ErrorCode::InvalidConfiguration, m);
-        let server_session = self.session_endpoints.is_some();
+        // Without the `server-session` feature no setter can enter the mode, and every branch of
+        // it below and in the client is known dead at compile time.
+        let session_endpoints = self
+            .session_endpoints
+            .filter(|_| cfg!(feature = "server-session"));
+        let server_session = session_endpoints.is_some();
         let url = match (
-            self.session_endpoints,
+            session_endpoints,
             self.auth_url,
             self.subdomain,
             self.region,
@@ -282,7 +296,8 @@ impl NhostClientBuilder {
                 "auth URL `{url}` must start with http:// or https://"
             )));
         }
-        if self.server_rendered && !server_session {
+        let server_rendered = cfg!(feature = "server-session") && self.server_rendered;
+        if server_rendered && !server_session {
             return Err(config_error(
                 "server_rendered needs session_endpoints: only the site's server can refresh a \
                  session it rendered the page with"
@@ -294,7 +309,7 @@ impl NhostClientBuilder {
             // The site's server keeps the refresh token: this client never holds one.
             Some(s) if server_session => {
                 let s = counted_from_now(s).without_refresh_token();
-                AuthState::SignedIn(if self.server_rendered {
+                AuthState::SignedIn(if server_rendered {
                     // `Session::from_public_json` decoded them under the default namespace.
                     s.with_claims_from(&self.claims_namespace)
                 } else {
@@ -307,7 +322,7 @@ impl NhostClientBuilder {
                 AuthState::SignedIn(s)
             }
             // The page was rendered signed out, from the cookie `GET /session` would read.
-            None if self.server_rendered => AuthState::SignedOut,
+            None if server_rendered => AuthState::SignedOut,
             // Only the site's server knows (its cookie is out of this client's reach).
             None if server_session => AuthState::Loading,
             None if storage::load(storage.as_ref(), &self.claims_namespace, unix_now())
@@ -723,6 +738,7 @@ impl NhostClient {
         Session::from_wire(wire, unix_now(), &self.inner.namespace)
     }
 
+    #[cfg(feature = "server-session")]
     fn public_session_from(&self, wire: PublicSessionWire) -> Session {
         Session::from_public_wire(wire, unix_now(), &self.inner.namespace)
     }
@@ -953,6 +969,9 @@ impl NhostClient {
             options: options.as_ref(),
             code_challenge: challenge.as_deref(),
         };
+        // (Not a runtime branch alone: without the feature its awaits would stay in the state
+        // machine, and in the bundle.)
+        #[cfg(feature = "server-session")]
         if self.is_server_session() {
             // The site deanonymizes with the cookie's session and answers the new one — or
             // none, when the auth server revoked it to have the email verified first.
@@ -1196,6 +1215,7 @@ impl NhostClient {
             return Ok(());
         };
         let all = scope == SignOutScope::AllDevices;
+        #[cfg(feature = "server-session")]
         if self.is_server_session() {
             // The site revokes the cookie's refresh token and clears the cookie, even when it
             // cannot tell the auth server (then it answers `503`, signed out all the same).
@@ -1310,6 +1330,13 @@ impl NhostClient {
             self.sync_from_storage();
             return;
         }
+        #[cfg(feature = "server-session")]
+        self.follow_site().await;
+    }
+
+    /// [`sync_from_site`](Self::sync_from_site) in server-session mode.
+    #[cfg(feature = "server-session")]
+    async fn follow_site(&self) {
         let before = self.auth_state();
         if matches!(before, AuthState::Loading) {
             return;
@@ -1371,6 +1398,7 @@ impl NhostClient {
         path: &str,
         body: &B,
     ) -> Result<Option<Session>, AuthError> {
+        #[cfg(feature = "server-session")]
         if self.is_server_session() {
             let payload: PublicPayload = self.inner.transport.post(path, body, None).await?;
             return Ok(payload.session.map(|w| self.public_session_from(w)));
@@ -1537,9 +1565,9 @@ impl NhostClient {
         match select(flight, Box::pin(platform::sleep(timeout))).await {
             Either::Left((result, _)) => result,
             Either::Right(_) => Err(AuthError::network(format!(
-                "the auth server did not answer the refresh within {} ms; it goes on in the \
+                "the auth server did not answer the refresh within {} s; it goes on in the \
                  background",
-                timeout.as_millis()
+                api::seconds(timeout)
             ))),
         }
     }
@@ -1576,6 +1604,7 @@ impl NhostClient {
             };
             let (sent, sent_token, outcome) = match self.inner.flights.get(held.as_str()) {
                 Some(flight) => (held, held_token, self.wait_for(flight).await),
+                #[cfg(feature = "server-session")]
                 None if self.is_server_session() => {
                     let flight =
                         self.start_refresh(held.clone(), held_token.clone(), StorageLock::none());
@@ -1658,19 +1687,14 @@ impl NhostClient {
         let (flight, started) = self.inner.flights.join_or_start(&flight_key, move || {
             boxed(async move {
                 let _lock = lock;
+                #[cfg(feature = "server-session")]
                 let session = if client.is_server_session() {
                     client.ask_site(&key, limit).await?
                 } else {
-                    let body = api::RefreshTokenRequest {
-                        refresh_token: send.expose(),
-                    };
-                    let wire: SessionWire = client
-                        .inner
-                        .transport
-                        .post_within("/token", &body, None, limit)
-                        .await?;
-                    client.session_from(wire)
+                    client.rotate(&send, limit).await?
                 };
+                #[cfg(not(feature = "server-session"))]
+                let session = client.rotate(&send, limit).await?;
                 // The state (and the store) change before the flight ends and before the lock
                 // is released, so nobody who looks afterwards sees the rotated-away token. (The
                 // site answering the session held changes nothing: no event.)
@@ -1689,9 +1713,23 @@ impl NhostClient {
         flight
     }
 
+    /// `POST /token`: `send` rotated into a new session.
+    async fn rotate(&self, send: &RefreshToken, limit: Duration) -> Result<Session, AuthError> {
+        let body = api::RefreshTokenRequest {
+            refresh_token: send.expose(),
+        };
+        let wire: SessionWire = self
+            .inner
+            .transport
+            .post_within("/token", &body, None, limit)
+            .await?;
+        Ok(self.session_from(wire))
+    }
+
     /// Server-session mode: the site's session — refreshed by `POST {endpoints}/token` when one
     /// is held, else (start-up) read by `GET {endpoints}/session`. `{"session": null}` is the
     /// site saying nobody is signed in: a rejection, as its `401`.
+    #[cfg(feature = "server-session")]
     async fn ask_site(&self, key: &SessionKey, limit: Duration) -> Result<Session, AuthError> {
         let transport = &self.inner.transport;
         let payload: PublicPayload = if *key == SessionKey::restore() {

@@ -12,10 +12,12 @@
 
 use serde_json::{Map, Value};
 
+#[cfg(feature = "server-session")]
+use crate::api::SessionSignOutRequest;
 use crate::api::{
     DeanonymizeRequest, EmailPasswordRequest, PasswordlessEmailRequest, PublicPayload,
-    PublicSessionWire, RefreshTokenRequest, SessionPayload, SessionSignOutRequest, SessionWire,
-    SignOutRequest, TokenExchangeRequest,
+    PublicSessionWire, RefreshTokenRequest, SessionPayload, SessionWire, SignOutRequest,
+    TokenExchangeRequest,
 };
 use crate::options::{SignInAnonymousOptions, SignUpOptions};
 use crate::session::{AccessToken, HasuraClaims, RefreshToken, Session, User};
@@ -346,6 +348,7 @@ impl ToJson for SignOutRequest<'_> {
     }
 }
 
+#[cfg(feature = "server-session")]
 impl ToJson for SessionSignOutRequest {
     fn to_json(&self) -> Value {
         build(&mut [("all", Some(Value::Bool(self.all)))])

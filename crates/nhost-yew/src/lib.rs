@@ -37,6 +37,7 @@ mod context;
 #[cfg(target_arch = "wasm32")]
 mod email_link;
 pub mod hooks;
+#[cfg(feature = "hydration")]
 pub mod hydration;
 
 pub use action::ActionError;

@@ -1,7 +1,7 @@
 use nhost_core::{AuthError, SignInAnonymousOptions};
 use yew::prelude::*;
 
-use crate::action::use_action;
+use crate::action::{action, use_action};
 use crate::hooks::use_authentication_status;
 
 /// What [`use_anonymous_sign_in`] returns.
@@ -64,7 +64,7 @@ pub fn use_anonymous_sign_in() -> UseAnonymousSignInHandle {
 pub fn use_anonymous_sign_in_with(options: SignInAnonymousOptions) -> UseAnonymousSignInHandle {
     let (sign_in_anonymous, status) = use_action(move |client, ()| {
         let options = options.clone();
-        async move { client.sign_in_anonymous(options).await.map(drop) }
+        action(async move { client.sign_in_anonymous(options).await })
     });
     let auth = use_authentication_status();
     let error = status.error();

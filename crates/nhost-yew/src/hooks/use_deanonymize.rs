@@ -1,7 +1,7 @@
-use nhost_core::{AuthError, DeanonymizeMethod, SignUpOptions, SignUpOutcome};
+use nhost_core::{AuthError, DeanonymizeMethod, SignUpOptions};
 use yew::prelude::*;
 
-use crate::action::use_action;
+use crate::action::{Done, action, use_action};
 
 /// What [`use_deanonymize`] returns.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,8 +49,8 @@ pub struct UseDeanonymizeHandle {
 #[hook]
 pub fn use_deanonymize() -> UseDeanonymizeHandle {
     let (deanonymize, status) = use_action(
-        |client, (method, options): (DeanonymizeMethod, Option<SignUpOptions>)| async move {
-            client.deanonymize(method, options).await
+        |client, (method, options): (DeanonymizeMethod, Option<SignUpOptions>)| {
+            action(async move { client.deanonymize(method, options).await })
         },
     );
     let error = status.error();
@@ -58,10 +58,7 @@ pub fn use_deanonymize() -> UseDeanonymizeHandle {
         deanonymize,
         is_loading: status.is_loading,
         is_success: status.succeeded().is_some(),
-        needs_email_verification: matches!(
-            status.succeeded(),
-            Some(SignUpOutcome::EmailVerificationRequired)
-        ),
+        needs_email_verification: status.succeeded() == Some(Done::EmailVerificationRequired),
         is_error: error.is_some(),
         error,
     }

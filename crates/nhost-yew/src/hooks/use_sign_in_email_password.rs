@@ -1,7 +1,7 @@
 use nhost_core::AuthError;
 use yew::prelude::*;
 
-use crate::action::use_action;
+use crate::action::{action, use_action};
 
 /// What [`use_sign_in_email_password`] returns.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,11 +36,8 @@ pub struct UseSignInEmailPasswordHandle {
 #[hook]
 pub fn use_sign_in_email_password() -> UseSignInEmailPasswordHandle {
     let (sign_in_email_password, status) =
-        use_action(|client, (email, password): (String, String)| async move {
-            client
-                .sign_in_email_password(&email, &password)
-                .await
-                .map(drop)
+        use_action(|client, (email, password): (String, String)| {
+            action(async move { client.sign_in_email_password(&email, &password).await })
         });
     let error = status.error();
     UseSignInEmailPasswordHandle {

@@ -1,7 +1,7 @@
 use nhost_core::{AuthError, SignOutScope};
 use yew::prelude::*;
 
-use crate::action::use_action;
+use crate::action::{action, use_action};
 
 /// What [`use_sign_out`] returns.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,8 +36,9 @@ pub struct UseSignOutHandle {
 /// ```
 #[hook]
 pub fn use_sign_out() -> UseSignOutHandle {
-    let (sign_out, status) =
-        use_action(|client, scope: SignOutScope| async move { client.sign_out(scope).await });
+    let (sign_out, status) = use_action(|client, scope: SignOutScope| {
+        action(async move { client.sign_out(scope).await })
+    });
     let error = status.error();
     UseSignOutHandle {
         sign_out,

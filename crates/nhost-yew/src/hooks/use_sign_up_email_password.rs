@@ -1,7 +1,7 @@
-use nhost_core::{AuthError, SignUpOptions, SignUpOutcome};
+use nhost_core::{AuthError, SignUpOptions};
 use yew::prelude::*;
 
-use crate::action::use_action;
+use crate::action::{Done, action, use_action};
 
 /// What [`use_sign_up_email_password`] returns.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,10 +44,12 @@ pub struct UseSignUpEmailPasswordHandle {
 #[hook]
 pub fn use_sign_up_email_password() -> UseSignUpEmailPasswordHandle {
     let (sign_up_email_password, status) = use_action(
-        |client, (email, password, options): (String, String, Option<SignUpOptions>)| async move {
-            client
-                .sign_up_email_password(&email, &password, options)
-                .await
+        |client, (email, password, options): (String, String, Option<SignUpOptions>)| {
+            action(async move {
+                client
+                    .sign_up_email_password(&email, &password, options)
+                    .await
+            })
         },
     );
     let error = status.error();
@@ -55,10 +57,7 @@ pub fn use_sign_up_email_password() -> UseSignUpEmailPasswordHandle {
         sign_up_email_password,
         is_loading: status.is_loading,
         is_success: status.succeeded().is_some(),
-        needs_email_verification: matches!(
-            status.succeeded(),
-            Some(SignUpOutcome::EmailVerificationRequired)
-        ),
+        needs_email_verification: status.succeeded() == Some(Done::EmailVerificationRequired),
         is_error: error.is_some(),
         error,
     }
