@@ -1064,11 +1064,8 @@ impl NhostClient {
         let session = if let Some(code) = params.code {
             self.exchange(&code).await?
         } else if let Some(token) = params.refresh_token {
-            let body = api::RefreshTokenRequest {
-                refresh_token: token.trim(),
-            };
-            let wire: SessionWire = self.inner.transport.post("/token", &body, None).await?;
-            self.session_from(wire)
+            let token = RefreshToken::new(token.trim().to_owned());
+            self.rotate(&token, self.inner.transport.timeout()).await?
         } else {
             return Ok(None);
         };
@@ -1586,7 +1583,16 @@ impl NhostClient {
     /// In server-session mode there is no token and no store: step 2 is skipped (the site
     /// serialises refreshes itself), the flight of step 3 is keyed by the held session and asks
     /// the site, and step 4 finds nothing to wait for.
-    async fn refresh(&self, force: bool) -> Result<Session, AuthError> {
+    ///
+    /// Boxed: its callers (start-up, the background refresher, `access_token`, deanonymize…)
+    /// share one copy of its state machine in the bundle instead of each inlining its own.
+    fn refresh(&self, force: bool) -> BoxFuture<Result<Session, AuthError>> {
+        let client = self.clone();
+        boxed(async move { client.refresh_now(force).await })
+    }
+
+    /// [`refresh`](Self::refresh), unboxed.
+    async fn refresh_now(&self, force: bool) -> Result<Session, AuthError> {
         for attempt in 0..2 {
             let (held, held_token) = match self.auth_state() {
                 AuthState::SignedIn(s) => (SessionKey::of(&s), s.refresh_token),
