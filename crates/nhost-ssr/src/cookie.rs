@@ -110,16 +110,25 @@ pub(crate) struct CookieSettings {
     /// Only values that opened are kept, so a hit is exactly as authentic as a fresh open.
     /// `quick_cache`'s S3-FIFO policy admits new values on probation: a flood of cookies seen
     /// once (a script minting anonymous sessions) evicts itself, not the regular visitors.
-    pub(crate) opened: quick_cache::sync::Cache<SealedValue, Arc<Session>>,
+    pub(crate) opened: quick_cache::sync::Cache<SealedValue, Opened>,
+}
+
+/// An opened cookie as the memory keeps it: its session, and the length of its sealed value
+/// (the scan finds a remembered value where it starts, and goes on where it ends).
+#[derive(Clone)]
+pub(crate) struct Opened {
+    session: Arc<Session>,
+    len: usize,
 }
 
 /// A sealed cookie value, the key of the opened-cookie memory. It is hashed by its first
-/// [`HASHED_PREFIX`] bytes (and its length) only, and compared whole: the prefix is the base64
-/// of the seal's random 96-bit nonce and the first ciphertext bytes, so values the layer sealed
-/// differ there already, and hashing 1.5 KB on every request cost more than the rest of the
-/// lookup. Only values that opened are inserted — sealed by this application's key, under
-/// nonces nobody chooses — so nobody can fill a bucket with colliding entries; a request that
-/// presents a colliding value costs one more comparison.
+/// [`HASHED_PREFIX`] bytes only, and compared whole: the prefix is the base64 of the seal's
+/// random 96-bit nonce and the first ciphertext bytes, so values the layer sealed differ there
+/// already, and hashing 1.5 KB on every request cost more than the rest of the lookup. Only
+/// values that opened are inserted — sealed by this application's key, under nonces nobody
+/// chooses — so nobody can fill a bucket with colliding entries; a request that presents a
+/// colliding value costs one more comparison. The length is not hashed: the scan looks a value
+/// up where it starts, before it knows where it ends ([`ValueAt`]).
 #[derive(PartialEq, Eq)]
 pub(crate) struct SealedValue(Box<[u8]>);
 
@@ -127,9 +136,8 @@ pub(crate) struct SealedValue(Box<[u8]>);
 /// the first 16.
 const HASHED_PREFIX: usize = 32;
 
-/// The hash of a sealed value, owned or borrowed alike.
+/// The hash of a sealed value, owned or borrowed alike, or of the bytes that start with one.
 fn hash_sealed<H: std::hash::Hasher>(value: &[u8], state: &mut H) {
-    state.write_usize(value.len());
     state.write(&value[..value.len().min(HASHED_PREFIX)]);
 }
 
@@ -152,6 +160,30 @@ impl std::hash::Hash for SealedRef<'_> {
 impl quick_cache::Equivalent<SealedValue> for SealedRef<'_> {
     fn equivalent(&self, key: &SealedValue) -> bool {
         *self.0 == *key.0
+    }
+}
+
+/// The rest of a `Cookie` header from where a cookie's value starts: it is a remembered value
+/// when it starts with one that is followed by the end of the pair — `;` or the end of the
+/// header — so that the scan need not search the value's 1.5 KB for its end. A remembered
+/// value opened, so it is base64 (no `;`, `"` or whitespace): read by the pair parser
+/// ([`cookie_pair`]), the pair would give exactly that value.
+#[derive(Clone, Copy)]
+struct ValueAt<'a>(&'a [u8]);
+
+impl std::hash::Hash for ValueAt<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        hash_sealed(self.0, state);
+    }
+}
+
+impl quick_cache::Equivalent<SealedValue> for ValueAt<'_> {
+    fn equivalent(&self, key: &SealedValue) -> bool {
+        // A value shorter than the hashed prefix hashes differently anyway: looked up the
+        // usual way, after the pair parser (sealed values are far longer).
+        key.0.len() >= HASHED_PREFIX
+            && self.0.starts_with(&key.0)
+            && self.0.get(key.0.len()).is_none_or(|&b| b == b';')
     }
 }
 
@@ -178,10 +210,13 @@ impl<'a> Found<'a> {
 
 /// The layer's two cookies in a request — the session and the PKCE verifier — read from its
 /// `Cookie` headers in one pass.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub(crate) struct RequestCookies<'a> {
     pub(crate) session: Found<'a>,
     pub(crate) verifier: Found<'a>,
+    /// The session of the session cookie's value, when the scan found that value among the
+    /// opened ones (for [`CookieSettings::read`]).
+    pub(crate) remembered: Option<Arc<Session>>,
 }
 
 /// What the request's cookie held.
@@ -217,8 +252,21 @@ impl CookieSettings {
 
     /// The session and verifier cookies of a request served over HTTPS or not, from its `Cookie`
     /// headers: one pass over their bytes, whatever else they hold (another cookie's non-ASCII
-    /// value hides nothing).
+    /// value hides nothing). A session cookie whose value is among the opened ones is found
+    /// there where its value starts, and the pass goes on after it: its 1.5 KB are compared
+    /// once, not also searched for a `;`.
     pub(crate) fn scan<'a>(&self, headers: &'a HeaderMap, https: bool) -> RequestCookies<'a> {
+        self.scan_with(headers, https, true)
+    }
+
+    /// [`scan`](Self::scan); `remember: false` reads every pair with the pair parser alone (what
+    /// the tests hold the shortcut to).
+    fn scan_with<'a>(
+        &self,
+        headers: &'a HeaderMap,
+        https: bool,
+        remember: bool,
+    ) -> RequestCookies<'a> {
         let session = self.wire_name(https).as_bytes();
         let verifier = if https {
             &self.secure_verifier_name
@@ -229,32 +277,65 @@ impl CookieSettings {
         let mut found = RequestCookies {
             session: Found::Missing,
             verifier: Found::Missing,
+            remembered: None,
         };
-        for (name, value) in headers
-            .get_all(http::header::COOKIE)
-            .iter()
-            .flat_map(|h| cookie_pairs(h.as_bytes()))
-        {
-            if name == session {
-                found.session.add(value);
-            } else if name == verifier {
-                found.verifier.add(value);
+        for header in headers.get_all(http::header::COOKIE) {
+            let header = header.as_bytes();
+            let mut start = 0;
+            loop {
+                // The shortcut: `<session>=` then a remembered value, then `;` or the end.
+                let pair = start
+                    + header[start..]
+                        .iter()
+                        .take_while(|b| b.is_ascii_whitespace())
+                        .count();
+                if remember
+                    && let Some(rest) = header[pair..].strip_prefix(session)
+                    && let Some(value) = rest.strip_prefix(b"=")
+                    && let Some(opened) = self.opened.get(&ValueAt(value))
+                {
+                    found.session.add(&value[..opened.len]);
+                    found.remembered.get_or_insert(opened.session);
+                    let end = header.len() - value.len() + opened.len;
+                    if end == header.len() {
+                        break;
+                    }
+                    start = end + 1;
+                    continue;
+                }
+                let end =
+                    memchr::memchr(b';', &header[start..]).map_or(header.len(), |i| start + i);
+                if let Some((name, value)) = cookie_pair(&header[start..end]) {
+                    if name == session {
+                        found.session.add(value);
+                    } else if name == verifier {
+                        found.verifier.add(value);
+                    }
+                }
+                if end == header.len() {
+                    break;
+                }
+                start = end + 1;
             }
         }
         found
     }
 
-    /// Opens the session cookie the request carries. Several cookies with the name and
-    /// *different* values (a browser sends the one with the longest `Path` first, so a planted
-    /// cookie would win) are refused: no session, and nothing is written — clearing ours would
-    /// hand the request to the planted one.
-    pub(crate) fn read(&self, found: Found<'_>) -> Incoming {
+    /// Opens the session cookie the request carries (`remembered`: its session, when the scan
+    /// found its value among the opened ones). Several cookies with the name and *different*
+    /// values (a browser sends the one with the longest `Path` first, so a planted cookie would
+    /// win) are refused: no session, and nothing is written — clearing ours would hand the
+    /// request to the planted one.
+    pub(crate) fn read(&self, found: Found<'_>, remembered: Option<Arc<Session>>) -> Incoming {
         match found {
             Found::Missing => Incoming::Missing,
             Found::Ambiguous => Incoming::Ambiguous,
-            Found::One(value) => self
-                .open(value)
-                .map_or(Incoming::Unreadable, Incoming::Session),
+            Found::One(value) => match remembered {
+                Some(session) => Incoming::Session(session),
+                None => self
+                    .open(value)
+                    .map_or(Incoming::Unreadable, Incoming::Session),
+            },
         }
     }
 
@@ -264,15 +345,18 @@ impl CookieSettings {
             return None;
         }
         if let Some(hit) = self.opened.get(&SealedRef(value)) {
-            return Some(hit);
+            return Some(hit.session);
         }
         let text = std::str::from_utf8(value).ok()?;
         let mut jar = CookieJar::new();
         jar.add_original(Cookie::new(self.name.clone(), text.to_owned()));
         let opened = jar.private(&self.key).get(&self.name)?;
         let session = Arc::new(serde_json::from_str::<Session>(opened.value()).ok()?);
-        self.opened
-            .insert(SealedValue(value.into()), session.clone());
+        let opened = Opened {
+            session: session.clone(),
+            len: value.len(),
+        };
+        self.opened.insert(SealedValue(value.into()), opened);
         Some(session)
     }
 
@@ -346,19 +430,26 @@ impl CookieSettings {
 }
 
 /// The `name=value` pairs of one `Cookie` header, in the order the browser sent them: split at
-/// `;`, surrounding whitespace trimmed, the value's surrounding double quotes dropped; a part
-/// without `=` is skipped. Bytes, not text: a sealed value is ASCII, and it is found by its
-/// exact bytes. The `;` are found with `memchr` — the session cookie alone is 1.5–4 KB.
+/// `;`, each read by [`cookie_pair`]. Bytes, not text: a sealed value is ASCII, and it is found
+/// by its exact bytes. The `;` are found with `memchr` — the session cookie alone is 1.5–4 KB.
+#[cfg(test)]
 fn cookie_pairs(header: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
     let mut start = 0;
     memchr::memchr_iter(b';', header)
         .chain(std::iter::once(header.len()))
         .filter_map(move |end| {
-            let pair = header[start..end].trim_ascii();
+            let pair = &header[start..end];
             start = end + 1;
-            let eq = memchr::memchr(b'=', pair)?;
-            Some((&pair[..eq], trim_quotes(&pair[eq + 1..])))
+            cookie_pair(pair)
         })
+}
+
+/// One `name=value` pair of a `Cookie` header (the bytes between two `;`): surrounding
+/// whitespace trimmed, the value's surrounding double quotes dropped; `None` without `=`.
+fn cookie_pair(pair: &[u8]) -> Option<(&[u8], &[u8])> {
+    let pair = pair.trim_ascii();
+    let eq = memchr::memchr(b'=', pair)?;
+    Some((&pair[..eq], trim_quotes(&pair[eq + 1..])))
 }
 
 /// `value` without the double quotes around it (as many as there are, on either side).
@@ -613,7 +704,10 @@ mod tests {
         );
         let found = settings.scan(&h, true);
         assert_eq!(found.session, Found::One(sealed.as_bytes()));
-        assert!(matches!(settings.read(found.session), Incoming::Session(_)));
+        assert!(matches!(
+            settings.read(found.session, found.remembered),
+            Incoming::Session(_)
+        ));
         h.append(
             http::header::COOKIE,
             http::HeaderValue::from_bytes(b"\xff=\xff; __Host-nhostSession=planted")
@@ -918,6 +1012,36 @@ mod tests {
                 .collect()
         }
 
+        /// What the text parser found of the cookie `name` in `headers`, as the scan says it.
+        fn text_found<'a>(headers: &[&'a str], name: &str) -> Found<'a> {
+            let mut found = Found::Missing;
+            for value in headers.iter().flat_map(|h| text_values(h, name)) {
+                found.add(value.as_bytes());
+            }
+            found
+        }
+
+        /// Bits of `Cookie` headers around remembered values: `S` and `T` stand for two sealed
+        /// values the layer has opened, `S+` for one that starts with `S`, `S-` for `S` cut
+        /// short.
+        const PIECES: &[&str] = &[
+            "__Host-nhostSession=",
+            "S",
+            "T",
+            "S+",
+            "S-",
+            "\"",
+            " ",
+            "\t",
+            ";",
+            "; ",
+            "=",
+            "__Host-nhostSessionPkce=v",
+            "a=1",
+            "__Host-nhostSession",
+            "nhostSession=",
+        ];
+
         proptest! {
             #![proptest_config(config())]
 
@@ -935,6 +1059,70 @@ mod tests {
                 let text: Vec<&[u8]> =
                     text_values(&header, "ab").into_iter().map(str::as_bytes).collect();
                 prop_assert_eq!(bytes, text);
+            }
+
+            /// The shortcut through the opened-cookie memory changes what a scan costs, not
+            /// what it finds: on headers made of remembered values, their near misses, quotes,
+            /// whitespace and separators, the scan finds what the pair parser alone finds, and
+            /// both what the text parser found; the session it remembers is that of the value
+            /// found, which `read` then opens.
+            #[test]
+            fn the_remembered_value_shortcut_finds_what_the_pair_parser_finds(
+                headers in proptest::collection::vec(
+                    proptest::collection::vec(0..PIECES.len(), 0..12), 1..3),
+            ) {
+                let settings = settings();
+                let (s, t) = (
+                    settings.seal(&session()).expect("fits"),
+                    settings.seal(&session()).expect("fits"),
+                );
+                prop_assert!(settings.open(&s).is_some() && settings.open(&t).is_some());
+                let texts: Vec<String> = headers
+                    .iter()
+                    .map(|pieces| {
+                        pieces
+                            .iter()
+                            .map(|&i| match PIECES[i] {
+                                "S" => s.clone(),
+                                "T" => t.clone(),
+                                "S+" => format!("{s}x"),
+                                "S-" => s[..s.len() - 1].to_owned(),
+                                piece => piece.to_owned(),
+                            })
+                            .collect()
+                    })
+                    .collect();
+                let mut map = HeaderMap::new();
+                for text in &texts {
+                    map.append(http::header::COOKIE, text.parse().expect("visible ASCII"));
+                }
+                let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+                let fast = settings.scan_with(&map, true, true);
+                let slow = settings.scan_with(&map, true, false);
+                prop_assert_eq!(fast.session, slow.session);
+                prop_assert_eq!(fast.verifier, slow.verifier);
+                prop_assert_eq!(slow.session, text_found(&texts, "__Host-nhostSession"));
+                prop_assert_eq!(slow.verifier, text_found(&texts, "__Host-nhostSessionPkce"));
+                prop_assert!(slow.remembered.is_none());
+                if let Some(remembered) = &fast.remembered {
+                    let Found::One(value) = fast.session else {
+                        return Err(TestCaseError::fail("remembered without one value"));
+                    };
+                    prop_assert!(value == s.as_bytes() || value == t.as_bytes());
+                    let opened = settings.open(value).expect("opens");
+                    prop_assert!(Arc::ptr_eq(remembered, &opened));
+                }
+                let read = |found: RequestCookies<'_>| {
+                    match settings.read(found.session, found.remembered) {
+                        Incoming::Missing => "missing".to_owned(),
+                        Incoming::Unreadable => "unreadable".to_owned(),
+                        Incoming::Ambiguous => "ambiguous".to_owned(),
+                        Incoming::Session(session) => {
+                            format!("session {:p}", Arc::as_ptr(&session))
+                        }
+                    }
+                };
+                prop_assert_eq!(read(fast), read(slow));
             }
 
             /// For any session, `seal` gives `None` or a value that, under either of the

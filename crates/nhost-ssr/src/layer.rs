@@ -565,7 +565,7 @@ impl RequestAuth {
             host: headers.get(http::header::HOST).cloned(),
             site_origin: OnceLock::new(),
         };
-        let pending = match shared.cookie.read(found.session) {
+        let pending = match shared.cookie.read(found.session, found.remembered) {
             Incoming::Missing => shared
                 .anonymous
                 .clone()
