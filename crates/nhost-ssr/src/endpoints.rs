@@ -31,7 +31,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
 use crate::PublicSession;
-use crate::layer::{RequestAuth, Resolution};
+use crate::layer::{RequestAuth, Resolution, site_origin};
 use crate::origin::same_origin;
 
 /// Where [`session_routes`] mounts the endpoints.
@@ -227,6 +227,18 @@ async fn action(req: Request, limit: usize, action: Action, callback: Arc<str>) 
     if let Err(refusal) = check_forgery(req.headers(), req.uri(), auth.is_https()) {
         return refusal.into_response();
     }
+    // Where an email link asked for here leads back to: the site's origin as the request
+    // reached it.
+    let origin = match action {
+        Action::SignUpEmailPassword | Action::Deanonymize => {
+            site_origin(auth.is_https(), req.headers().get(http::header::HOST))
+        }
+        _ => None,
+    };
+    let links = Links {
+        origin: origin.as_deref(),
+        callback: &callback,
+    };
     let body = match read_body(req.into_body(), limit).await {
         Ok(body) => body,
         Err(refusal) => return refusal.into_response(),
@@ -235,8 +247,8 @@ async fn action(req: Request, limit: usize, action: Action, callback: Arc<str>) 
         Action::Token => token(&auth, &body),
         Action::SignInAnonymous => sign_in_anonymous(&auth, &body).await,
         Action::SignInEmailPassword => sign_in_email_password(&auth, &body).await,
-        Action::SignUpEmailPassword => sign_up_email_password(&auth, &body, &callback).await,
-        Action::Deanonymize => deanonymize(&auth, &body, &callback).await,
+        Action::SignUpEmailPassword => sign_up_email_password(&auth, &body, links).await,
+        Action::Deanonymize => deanonymize(&auth, &body, links).await,
         Action::SignOut => sign_out(&auth, &body).await,
     };
     result.unwrap_or_else(IntoResponse::into_response)
@@ -360,10 +372,10 @@ struct SignUpBody {
 
 /// `POST /signup/email-password`: with an anonymous session, deanonymizes it (as nhost-js
 /// does). `{"session": null}` when the server requires email verification first.
-async fn sign_up_email_password(auth: &RequestAuth, body: &[u8], callback: &str) -> Answer {
+async fn sign_up_email_password(auth: &RequestAuth, body: &[u8], links: Links<'_>) -> Answer {
     let body: SignUpBody = parse(body)?;
     ensure_available(auth)?;
-    let options = link_options(auth, body.options, callback);
+    let options = link_options(links, body.options);
     let outcome = auth
         .client()
         .sign_up_email_password(&body.email, &body.password, Some(options))
@@ -383,7 +395,7 @@ struct DeanonymizeBody {
 
 /// `POST /user/deanonymize`: `{"session": null}` when the server revoked the session to have
 /// the email verified first (the cookie is cleared; the user signs in after the email's link).
-async fn deanonymize(auth: &RequestAuth, body: &[u8], callback: &str) -> Answer {
+async fn deanonymize(auth: &RequestAuth, body: &[u8], links: Links<'_>) -> Answer {
     let body: DeanonymizeBody = parse(body)?;
     let method = match (body.sign_in_method.as_str(), body.password) {
         ("email-password", Some(password)) => DeanonymizeMethod::EmailPassword {
@@ -403,7 +415,7 @@ async fn deanonymize(auth: &RequestAuth, body: &[u8], callback: &str) -> Answer 
         }
     };
     ensure_available(auth)?;
-    let options = link_options(auth, body.options, callback);
+    let options = link_options(links, body.options);
     let outcome = auth
         .client()
         .deanonymize(method, Some(options))
@@ -412,16 +424,24 @@ async fn deanonymize(auth: &RequestAuth, body: &[u8], callback: &str) -> Answer 
     Ok(outcome_response(&outcome))
 }
 
+/// Where the email links a request asks for lead: this router's callback on the site's origin
+/// as the request reached it (`None` without a valid `Host`).
+#[derive(Clone, Copy)]
+struct Links<'a> {
+    origin: Option<&'a str>,
+    callback: &'a str,
+}
+
 /// The options of a call that may make the server send a link: the caller's, with the link
 /// leading to this router's callback (on the site's origin as the request reached it) unless
 /// the caller chose a `redirectTo` — the request's client sends a PKCE challenge, and the layer
 /// keeps its verifier in a sealed cookie for the callback.
-fn link_options(auth: &RequestAuth, body: Option<OptionsBody>, callback: &str) -> SignUpOptions {
+fn link_options(links: Links<'_>, body: Option<OptionsBody>) -> SignUpOptions {
     let mut options: SignUpOptions = body.map(Into::into).unwrap_or_default();
     if options.redirect_to.is_none()
-        && let Some(origin) = auth.site_origin()
+        && let Some(origin) = links.origin
     {
-        options.redirect_to = Some(format!("{origin}{callback}"));
+        options.redirect_to = Some(format!("{origin}{}", links.callback));
     }
     options
 }

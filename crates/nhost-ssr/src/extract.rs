@@ -2,15 +2,15 @@
 //! to act on it.
 
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum_core::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum_core::response::{IntoResponse, Response};
-use http::StatusCode;
 use http::request::Parts;
+use http::{HeaderValue, StatusCode};
 use nhost_core::NhostClient;
 
-use crate::layer::RequestAuth;
+use crate::layer::{RequestAuth, site_origin};
 
 /// The request's session, authentic and fresh: the extractor rejects with `401` when there is
 /// none. Use `Option<Session>` for pages that render for everyone.
@@ -156,12 +156,18 @@ impl<S: Send + Sync> OptionalFromRequestParts<S> for Session {
 /// }
 /// ```
 #[derive(Clone)]
-pub struct NhostAuth(Arc<RequestAuth>);
+pub struct NhostAuth {
+    auth: Arc<RequestAuth>,
+    /// The request's `Host`, as the handler sees it, for [`site_origin`](Self::site_origin):
+    /// taken here rather than by the layer, on every request, since few handlers ask.
+    host: Option<HeaderValue>,
+    site_origin: OnceLock<Option<String>>,
+}
 
 impl std::fmt::Debug for NhostAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NhostAuth")
-            .field("session", &self.0.session)
+            .field("session", &self.auth.session)
             .finish_non_exhaustive()
     }
 }
@@ -169,20 +175,22 @@ impl std::fmt::Debug for NhostAuth {
 impl NhostAuth {
     /// The session the request arrived with (after any refresh by the layer).
     pub fn session(&self) -> Option<&nhost_core::Session> {
-        self.0.session.as_deref()
+        self.auth.session.as_deref()
     }
 
     /// A client for this request, seeded with its session, sharing the layer's HTTP client. It
     /// does not refresh on its own: the layer already did.
     pub fn client(&self) -> &NhostClient {
-        self.0.client()
+        self.auth.client()
     }
 
     /// The site's origin as this request reached it — `https://` or `http://` per the layer's
     /// [`SecureCookie`](crate::SecureCookie) setting, then the `Host` header — e.g. to build the
     /// `redirectTo` of an email link. `None` without a valid `Host`.
     pub fn site_origin(&self) -> Option<&str> {
-        self.0.site_origin()
+        self.site_origin
+            .get_or_init(|| site_origin(self.auth.is_https(), self.host.as_ref()))
+            .as_deref()
     }
 
     /// Completes the email link whose landing address is `url` (the request's URI), with the
@@ -198,7 +206,7 @@ impl NhostAuth {
     /// As `NhostClient::complete_email_link`: the link's own error, no verifier (another
     /// browser), a used or expired code.
     pub async fn complete_email_link(&self, url: &str) -> Result<bool, nhost_core::AuthError> {
-        self.0.complete_email_link(url).await
+        self.auth.complete_email_link(url).await
     }
 }
 
@@ -206,6 +214,10 @@ impl<S: Send + Sync> FromRequestParts<S> for NhostAuth {
     type Rejection = SessionRejection;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        request_auth(parts).cloned().map(NhostAuth)
+        Ok(NhostAuth {
+            auth: request_auth(parts)?.clone(),
+            host: parts.headers.get(http::header::HOST).cloned(),
+            site_origin: OnceLock::new(),
+        })
     }
 }

@@ -329,7 +329,7 @@ where
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response<ResBody>, S::Error>>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -338,7 +338,7 @@ where
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let Some(cookies) = req.extensions().get::<Cookies>().cloned() else {
             // Unreachable through `NhostSessionLayer`, which installs the cookie manager.
-            return Box::pin(self.inner.call(req));
+            return ResponseFuture::handler(self.inner.call(req), None);
         };
         let shared = &self.shared;
         let https = shared.cookie.secure.is_https(req.headers());
@@ -346,29 +346,109 @@ where
             RequestAuth::start(shared, cookies, https, req.method(), req.headers());
         match pending {
             // Resolved without waiting (a fresh cookie, none, or one not used): the service
-            // polled ready takes the request now.
+            // polled ready takes the request now, and nothing is boxed unless the handler's
+            // client changed the session (see `ResponseFuture`).
             None => {
                 let auth = Arc::new(auth);
                 req.extensions_mut().insert(auth.clone());
-                let response = self.inner.call(req);
-                Box::pin(async move {
-                    let response = response.await?;
-                    Ok(auth.respond(response).await)
-                })
+                ResponseFuture::handler(self.inner.call(req), Some(auth))
             }
             // A refresh or an anonymous sign-in first: the service polled ready goes with the
             // request, a clone takes its place.
             Some(pending) => {
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
-                Box::pin(async move {
+                ResponseFuture::boxed(Box::pin(async move {
                     let auth = Arc::new(auth.complete(pending).await);
                     req.extensions_mut().insert(auth.clone());
                     let response = inner.call(req).await?;
                     Ok(auth.respond(response).await)
-                })
+                }))
             }
         }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`NhostSessionService`]. A request whose session was resolved
+    /// without waiting — a fresh cookie, none, one not used: nearly every request — runs the
+    /// application's future in place, and the response is finished as soon as it is ready;
+    /// only a refresh or an anonymous sign-in before the handler, or a handler that used the
+    /// request's client after it (its session may have changed: the cookie follows, and the
+    /// coordinator may be told), goes through a boxed future.
+    pub struct ResponseFuture<F, ResBody, E> {
+        #[pin]
+        state: ResponseState<F, ResBody, E>,
+    }
+}
+
+pin_project_lite::pin_project! {
+    #[project = ResponseStateProj]
+    enum ResponseState<F, ResBody, E> {
+        // The application's future; then the request's auth finishes the response (`None`: not
+        // behind the cookie manager, the response is passed on as it is).
+        Handler {
+            #[pin]
+            future: F,
+            auth: Option<Arc<RequestAuth>>,
+        },
+        // Everything that waits on the network or the coordinator.
+        Boxed {
+            future: BoxFuture<'static, Result<Response<ResBody>, E>>,
+        },
+    }
+}
+
+impl<F, ResBody, E> ResponseFuture<F, ResBody, E> {
+    fn handler(future: F, auth: Option<Arc<RequestAuth>>) -> Self {
+        ResponseFuture {
+            state: ResponseState::Handler { future, auth },
+        }
+    }
+
+    fn boxed(future: BoxFuture<'static, Result<Response<ResBody>, E>>) -> Self {
+        ResponseFuture {
+            state: ResponseState::Boxed { future },
+        }
+    }
+}
+
+impl<F, ResBody, E> std::fmt::Debug for ResponseFuture<F, ResBody, E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
+    }
+}
+
+impl<F, ResBody, E> std::future::Future for ResponseFuture<F, ResBody, E>
+where
+    F: std::future::Future<Output = Result<Response<ResBody>, E>>,
+    ResBody: Send + 'static,
+    E: 'static,
+{
+    type Output = Result<Response<ResBody>, E>;
+
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut state = self.project().state;
+        let (response, auth) = match state.as_mut().project() {
+            ResponseStateProj::Boxed { future } => return future.as_mut().poll(cx),
+            ResponseStateProj::Handler { future, auth } => {
+                let response = std::task::ready!(future.poll(cx))?;
+                match auth.take() {
+                    None => return Poll::Ready(Ok(response)),
+                    Some(auth) => (response, auth),
+                }
+            }
+        };
+        let response = match auth.respond_at_once(response) {
+            Ok(response) => return Poll::Ready(Ok(response)),
+            Err(response) => response,
+        };
+        // The handler made a client: finishing may write its session and tell the coordinator.
+        let mut finishing: BoxFuture<'static, Result<Response<ResBody>, E>> =
+            Box::pin(async move { Ok(auth.respond(response).await) });
+        let poll = finishing.as_mut().poll(cx);
+        state.set(ResponseState::Boxed { future: finishing });
+        poll
     }
 }
 
@@ -376,21 +456,38 @@ where
 /// — unless the handler chose its own `Cache-Control` and the response sets no cookie — and
 /// `Vary: Cookie`, for caches that ignore `no-store`.
 fn keep_out_of_caches(headers: &mut http::HeaderMap, wrote_cookie: bool) {
-    if wrote_cookie || !headers.contains_key(header::CACHE_CONTROL) {
+    // Whether the handler set either header: one walk over the response's few header names
+    // costs less than looking each one up before inserting it.
+    let (mut own_cache_control, mut own_vary) = (false, false);
+    for name in headers.keys() {
+        own_cache_control |= name == header::CACHE_CONTROL;
+        own_vary |= name == header::VARY;
+    }
+    if wrote_cookie || !own_cache_control {
         headers.insert(
             header::CACHE_CONTROL,
             HeaderValue::from_static("private, no-store"),
         );
     }
-    let varies = headers.get_all(header::VARY).iter().any(|v| {
-        v.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|t| t.trim() == "*" || t.trim().eq_ignore_ascii_case("cookie"))
-        })
-    });
+    let varies = own_vary
+        && headers.get_all(header::VARY).iter().any(|v| {
+            v.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim() == "*" || t.trim().eq_ignore_ascii_case("cookie"))
+            })
+        });
     if !varies {
         headers.append(header::VARY, HeaderValue::from_static("Cookie"));
     }
+}
+
+/// The site's origin as a request reached it: `https://` or `http://` as the layer decided for
+/// it (`https`, per [`SecureCookie`]), then its `Host` header; `None` without a valid `Host`.
+/// Formed by those who ask (email links), from the headers they see: most requests never do.
+pub(crate) fn site_origin(https: bool, host: Option<&HeaderValue>) -> Option<String> {
+    let host = host?.to_str().ok()?.parse::<http::uri::Authority>().ok()?;
+    let scheme = if https { "https" } else { "http" };
+    Some(format!("{scheme}://{host}"))
 }
 
 /// What every request shares with the layer.
@@ -506,9 +603,6 @@ pub(crate) struct RequestAuth {
     verifier: Option<String>,
     /// An email link was completed with [`RequestAuth::verifier`]: clear its cookie.
     verifier_used: AtomicBool,
-    /// The request's `Host`, for [`site_origin`](Self::site_origin).
-    host: Option<HeaderValue>,
-    site_origin: OnceLock<Option<String>>,
 }
 
 /// How the layer resolved a request's session.
@@ -562,8 +656,6 @@ impl RequestAuth {
             wrote_cookie: AtomicBool::new(false),
             verifier,
             verifier_used: AtomicBool::new(false),
-            host: headers.get(http::header::HOST).cloned(),
-            site_origin: OnceLock::new(),
         };
         let pending = match shared.cookie.read(found.session, found.remembered) {
             Incoming::Missing => shared
@@ -678,19 +770,6 @@ impl RequestAuth {
         self.https
     }
 
-    /// The site's origin as this request reached it: the scheme per [`SecureCookie`], then the
-    /// `Host` header; `None` without a valid `Host`. Formed on first use: most pages never ask.
-    pub(crate) fn site_origin(&self) -> Option<&str> {
-        self.site_origin
-            .get_or_init(|| {
-                let host = self.host.as_ref()?.to_str().ok()?;
-                let host = host.parse::<http::uri::Authority>().ok()?;
-                let scheme = if self.https { "https" } else { "http" };
-                Some(format!("{scheme}://{host}"))
-            })
-            .as_deref()
-    }
-
     /// The request's client, seeded with its session (built on first use).
     pub(crate) fn client(&self) -> &NhostClient {
         self.client
@@ -720,8 +799,27 @@ impl RequestAuth {
 
     /// The application's response, after [`finish`](Self::finish): kept out of shared caches
     /// when it carries a session or sets the cookie.
-    async fn respond<B>(&self, mut response: Response<B>) -> Response<B> {
+    async fn respond<B>(&self, response: Response<B>) -> Response<B> {
         let wrote_cookie = self.finish().await;
+        self.mark(response, wrote_cookie)
+    }
+
+    /// [`respond`](Self::respond) without waiting, when the handler made no client — so the
+    /// session did not change, and there is nothing to tell the coordinator. `Err`: it did make
+    /// one; the response is given back for `respond`.
+    fn respond_at_once<B>(&self, response: Response<B>) -> Result<Response<B>, Response<B>> {
+        if self.client.get().is_some() {
+            return Err(response);
+        }
+        // `finish` without a client: only a used verifier to clear (a completed email link).
+        if self.verifier_used.load(Ordering::Relaxed) {
+            self.shared.cookie.clear_verifier(&self.cookies, self.https);
+        }
+        Ok(self.mark(response, self.wrote_cookie.load(Ordering::Relaxed)))
+    }
+
+    /// Keeps a response that carries a session, or sets the cookie, out of shared caches.
+    fn mark<B>(&self, mut response: Response<B>, wrote_cookie: bool) -> Response<B> {
         if wrote_cookie || self.session.is_some() {
             keep_out_of_caches(response.headers_mut(), wrote_cookie);
         }

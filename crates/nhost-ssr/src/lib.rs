@@ -86,7 +86,9 @@ pub use crate::endpoints::{
     CSRF_HEADER, DEFAULT_BODY_LIMIT, DEFAULT_PREFIX, SessionRoutes, session_routes,
 };
 pub use crate::extract::{NhostAuth, Session, SessionRejection};
-pub use crate::layer::{NhostSessionLayer, NhostSessionLayerBuilder, NhostSessionService};
+pub use crate::layer::{
+    NhostSessionLayer, NhostSessionLayerBuilder, NhostSessionService, ResponseFuture,
+};
 pub use crate::origin::is_same_origin;
 pub use crate::public_session::{PublicSession, SESSION_SCRIPT_ID, json_script, session_script};
 #[cfg(feature = "redis")]

@@ -346,3 +346,173 @@ async fn a_token_rotated_by_a_handler_is_shared_with_stragglers() {
     assert_eq!(late.new_cookie(), rotated);
     assert_eq!(emulator.stats().token_requests, calls);
 }
+
+/// The values of one response header, as text.
+fn values(reply: &Reply, name: header::HeaderName) -> Vec<String> {
+    reply
+        .headers
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .collect()
+}
+
+/// The caching headers merge with the handler's own (issue 14: the layer now looks each one up
+/// once): a `Vary` it sent is kept and `Cookie` added, unless it already varies on cookies or
+/// on everything; its own `Cache-Control` is kept, except on a response that sets the cookie,
+/// which is `private, no-store` alone.
+#[tokio::test]
+async fn the_caching_headers_merge_with_the_handlers_own() {
+    use axum::routing::{get, post};
+    let emulator = emulator().await;
+    let layer = layer(emulator.url());
+    let cookie = cookie_for(&layer, &sign_in(emulator.url()).await);
+    let varying = |vary: &'static str| {
+        get(move |_: Option<nhost_ssr::Session>| async move { ([(header::VARY, vary)], "page") })
+    };
+    let app = axum::Router::new()
+        .route("/encoding", varying("Accept-Encoding"))
+        .route("/cookie", varying("Accept-Encoding, COOKIE"))
+        .route("/everything", varying("*"))
+        .route(
+            "/sign-in",
+            post(|auth: nhost_ssr::NhostAuth| async move {
+                let signed_in = auth.client().sign_in_anonymous(Default::default()).await;
+                assert!(signed_in.is_ok(), "{signed_in:?}");
+                (
+                    [
+                        (header::CACHE_CONTROL, "public, max-age=60"),
+                        (header::VARY, "Accept-Encoding"),
+                    ],
+                    "signed in",
+                )
+            }),
+        )
+        .layer(layer);
+
+    let encoding = send(&app, "GET", "/encoding", Some(&cookie)).await;
+    assert_eq!(
+        values(&encoding, header::VARY),
+        ["Accept-Encoding", "Cookie"]
+    );
+    assert_eq!(
+        values(&encoding, header::CACHE_CONTROL),
+        ["private, no-store"]
+    );
+    let cookie_already = send(&app, "GET", "/cookie", Some(&cookie)).await;
+    assert_eq!(
+        values(&cookie_already, header::VARY),
+        ["Accept-Encoding, COOKIE"]
+    );
+    let everything = send(&app, "GET", "/everything", Some(&cookie)).await;
+    assert_eq!(values(&everything, header::VARY), ["*"]);
+    // Without a session, the handler's headers are left as they are.
+    let anonymous = send(&app, "GET", "/encoding", None).await;
+    assert_eq!(values(&anonymous, header::VARY), ["Accept-Encoding"]);
+    assert!(values(&anonymous, header::CACHE_CONTROL).is_empty());
+
+    let signed_in = send(&app, "POST", "/sign-in", None).await;
+    assert_eq!(signed_in.body, "signed in");
+    assert_eq!(signed_in.set_cookies().len(), 1);
+    assert_eq!(
+        values(&signed_in, header::CACHE_CONTROL),
+        ["private, no-store"]
+    );
+    assert_eq!(
+        values(&signed_in, header::VARY),
+        ["Accept-Encoding", "Cookie"]
+    );
+}
+
+/// A handler that uses the request's client and leaves the session as it was: the layer looks
+/// at the client after the handler (the response's slower path since issue 14), writes nothing,
+/// and still keeps the page out of shared caches. `NhostAuth::site_origin` reads the request's
+/// `Host`.
+#[tokio::test]
+async fn a_handler_that_uses_its_client_without_changing_the_session() {
+    use axum::routing::get;
+    let emulator = emulator().await;
+    let layer = layer(emulator.url());
+    let session = sign_in(emulator.url()).await;
+    let cookie = cookie_for(&layer, &session);
+    let app = axum::Router::new()
+        .route(
+            "/",
+            get(|auth: nhost_ssr::NhostAuth| async move {
+                let user = auth.client().session().and_then(|s| s.user).map(|u| u.id);
+                format!(
+                    "{} {}",
+                    user.unwrap_or_default(),
+                    auth.site_origin().unwrap_or("none")
+                )
+            }),
+        )
+        .layer(layer);
+    let user_id = session.user.as_ref().expect("user").id.clone();
+
+    let page = send(&app, "GET", "/", Some(&cookie)).await;
+    assert_eq!(page.body, format!("{user_id} https://{HOST}"));
+    assert!(page.set_cookies().is_empty(), "{:?}", page.set_cookies());
+    assert_eq!(values(&page, header::CACHE_CONTROL), ["private, no-store"]);
+    assert_eq!(values(&page, header::VARY), ["Cookie"]);
+
+    let other_host = send_with(&app, "GET", "/", Some(&cookie), "127.0.0.1:3000").await;
+    assert_eq!(other_host.body, format!("{user_id} https://127.0.0.1:3000"));
+    let bad_host = send_with(&app, "GET", "/", None, "not a host").await;
+    assert_eq!(bad_host.body, " none");
+    assert!(bad_host.set_cookies().is_empty());
+    assert!(values(&bad_host, header::CACHE_CONTROL).is_empty());
+}
+
+/// The layer includes `tower-cookies`' cookie manager (its type says so): handlers behind the
+/// layer alone can use `Cookies`, read the request's cookies — the session cookie among them —
+/// and set their own beside the layer's.
+#[tokio::test]
+async fn handlers_can_use_tower_cookies_behind_the_layer_alone() {
+    use axum::routing::{get, post};
+    use tower_cookies::{Cookie, Cookies};
+    let emulator = emulator().await;
+    let layer = layer(emulator.url());
+    let cookie = cookie_for(&layer, &sign_in(emulator.url()).await);
+    let name = layer.cookie_name().to_owned();
+    let app = axum::Router::new()
+        .route(
+            "/",
+            get(
+                move |cookies: Cookies, session: Option<nhost_ssr::Session>| async move {
+                    cookies.add(Cookie::new("theme", "dark"));
+                    format!(
+                        "{} {} {}",
+                        cookies
+                            .get("a")
+                            .map(|c| c.value().to_owned())
+                            .unwrap_or_default(),
+                        cookies.get(&name).is_some(),
+                        session.is_some()
+                    )
+                },
+            ),
+        )
+        .route(
+            "/sign-in",
+            post(|cookies: Cookies, auth: nhost_ssr::NhostAuth| async move {
+                cookies.add(Cookie::new("theme", "light"));
+                let signed_in = auth.client().sign_in_anonymous(Default::default()).await;
+                assert!(signed_in.is_ok(), "{signed_in:?}");
+                "signed in"
+            }),
+        )
+        .layer(layer);
+
+    let page = send(&app, "GET", "/", Some(&format!("a=1; {cookie}"))).await;
+    assert_eq!(page.body, "1 true true");
+    assert_eq!(page.set_cookies(), ["theme=dark"]);
+
+    let signed_in = send(&app, "POST", "/sign-in", None).await;
+    assert_eq!(signed_in.body, "signed in");
+    let mut set = signed_in.set_cookies();
+    set.sort();
+    assert_eq!(set.len(), 2, "{set:?}");
+    assert!(set[0].starts_with("__Host-nhostSession="), "{set:?}");
+    assert_eq!(set[1], "theme=light");
+}
