@@ -1104,13 +1104,19 @@ mod tests {
                 prop_assert_eq!(slow.session, text_found(&texts, "__Host-nhostSession"));
                 prop_assert_eq!(slow.verifier, text_found(&texts, "__Host-nhostSessionPkce"));
                 prop_assert!(slow.remembered.is_none());
-                if let Some(remembered) = &fast.remembered {
-                    let Found::One(value) = fast.session else {
-                        return Err(TestCaseError::fail("remembered without one value"));
-                    };
-                    prop_assert!(value == s.as_bytes() || value == t.as_bytes());
-                    let opened = settings.open(value).expect("opens");
-                    prop_assert!(Arc::ptr_eq(remembered, &opened));
+                // A remembered value beside a second, different session cookie leaves the
+                // session ambiguous (`read` then refuses both); only a single value is opened
+                // through the memory.
+                match (&fast.remembered, fast.session) {
+                    (Some(_), Found::Missing) => {
+                        return Err(TestCaseError::fail("remembered without any value"));
+                    }
+                    (Some(remembered), Found::One(value)) => {
+                        prop_assert!(value == s.as_bytes() || value == t.as_bytes());
+                        let opened = settings.open(value).expect("opens");
+                        prop_assert!(Arc::ptr_eq(remembered, &opened));
+                    }
+                    _ => {}
                 }
                 let read = |found: RequestCookies<'_>| {
                     match settings.read(found.session, found.remembered) {
