@@ -3,7 +3,7 @@
 use nhost_core::{NhostClient, Session};
 use yew::prelude::*;
 
-use crate::context::{EmailLinkContext, NhostContext};
+use crate::context::NhostContext;
 use crate::hooks::{UseEmailLinkHandle, use_authentication_status};
 
 /// Properties of [`NhostProvider`].
@@ -67,13 +67,11 @@ pub fn NhostProvider(props: &NhostProviderProps) -> Html {
     });
     let context = NhostContext {
         client: props.client.clone(),
+        email_link: (*email_link).clone(),
     };
-    let email_link = EmailLinkContext((*email_link).clone());
     html! {
         <ContextProvider<NhostContext> {context}>
-            <ContextProvider<EmailLinkContext> context={email_link}>
-                { props.children.clone() }
-            </ContextProvider<EmailLinkContext>>
+            { props.children.clone() }
         </ContextProvider<NhostContext>>
     }
 }

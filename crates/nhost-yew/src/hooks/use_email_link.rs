@@ -1,7 +1,7 @@
 use nhost_core::AuthError;
 use yew::prelude::*;
 
-use crate::context::EmailLinkContext;
+use crate::context::NhostContext;
 
 /// What [`use_email_link`] returns: how the email link the page was opened with went. All
 /// `false` / `None` when the page was not opened from a link (and on the server).
@@ -53,7 +53,7 @@ pub struct UseEmailLinkHandle {
 #[hook]
 pub fn use_email_link() -> UseEmailLinkHandle {
     // Outside a provider no link is completed: the idle state, like on the server.
-    use_context::<EmailLinkContext>()
-        .map(|context| context.0)
+    use_context::<NhostContext>()
+        .map(|context| context.email_link)
         .unwrap_or_default()
 }
