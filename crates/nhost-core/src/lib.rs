@@ -20,6 +20,16 @@
 //! ```
 //!
 //! Errors have the shape the hooks show, `{status, error, message}`: see [`AuthError`].
+//!
+//! Crate features: `rustls-tls` (default; HTTPS natively), `server-session` (the browser client
+//! of a full-stack site's session endpoints: [`NhostClientBuilder::session_endpoints`]).
+
+// The docs link to the `server-session` API from everywhere the mode matters; without the
+// feature those items do not exist (docs.rs builds with every feature).
+#![cfg_attr(
+    not(feature = "server-session"),
+    allow(rustdoc::broken_intra_doc_links, rustdoc::private_intra_doc_links)
+)]
 
 mod api;
 mod client;

@@ -28,6 +28,13 @@
 //! All session logic lives in [`nhost_core`]; this crate only turns its state into Yew state.
 //! Everything renders under Yew's `ServerRenderer` (browser-only work happens in effects), so a
 //! server can render the same components with the session it already has.
+//!
+//! Crate feature `hydration`: the [`hydration`] module, for pages nhost-ssr rendered (it turns
+//! on nhost-core's `server-session`). Off by default, like Yew's own.
+
+// The docs link to the `hydration` module; without the feature it does not exist (docs.rs
+// builds with every feature).
+#![cfg_attr(not(feature = "hydration"), allow(rustdoc::broken_intra_doc_links))]
 
 mod action;
 #[cfg(target_arch = "wasm32")]
