@@ -14,6 +14,7 @@
 //! statement has finished, so a 200 still means committed.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::{QueryBuilder, Sqlite, SqliteConnection, SqlitePool};
@@ -67,10 +68,12 @@ fn writer_gone() -> sqlx::Error {
 }
 
 impl Batcher {
-    /// Starts the writer task on `pool` (which should hold the one writer connection).
-    pub(super) fn spawn(pool: SqlitePool) -> Self {
+    /// Starts the writer task on `pool` (which should hold the one writer connection). The task
+    /// holds `pause` while it writes a batch: whoever takes it (the WAL checkpointer) waits for
+    /// the batch in flight and holds the next one back.
+    pub(super) fn spawn(pool: SqlitePool, pause: Arc<tokio::sync::Mutex<()>>) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer(pool, rx));
+        tokio::spawn(writer(pool, pause, rx));
         Batcher { tx }
     }
 
@@ -122,9 +125,15 @@ impl Batcher {
     }
 }
 
-async fn writer(pool: SqlitePool, mut rx: mpsc::UnboundedReceiver<(Op, Reply)>) {
+async fn writer(
+    pool: SqlitePool,
+    pause: Arc<tokio::sync::Mutex<()>>,
+    mut rx: mpsc::UnboundedReceiver<(Op, Reply)>,
+) {
     let mut batch: Vec<(Op, Reply)> = Vec::with_capacity(MAX_BATCH);
     while let Some(first) = rx.recv().await {
+        // Taken before the batch is gathered, so a pause also gathers what queued meanwhile.
+        let _not_paused = pause.lock().await;
         batch.push(first);
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {

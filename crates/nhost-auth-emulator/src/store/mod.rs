@@ -5,6 +5,7 @@
 //! the `search_path`, so unqualified table names find hasura-auth's schema.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -46,36 +47,102 @@ pub(crate) struct Store {
     reads: Pool,
     /// SQLite only: the group-commit writer for the two hot writes (anonymous sign-in, refresh).
     batcher: Option<batch::Batcher>,
-    /// SQLite file only: the background WAL checkpointer.
-    checkpoints: Option<tokio::task::JoinHandle<()>>,
+    /// SQLite file only: the background WAL checkpointer, and its connection.
+    checkpoints: Option<(tokio::task::JoinHandle<()>, SqlitePool)>,
+    /// SQLite file only: the database file, opened once more for the checkpointer's own fsync.
+    /// Closed only by [`Store::close`], after every connection: closing any descriptor of a file
+    /// drops every POSIX lock the process holds on it, SQLite's included (its shared lock on the
+    /// database, which keeps another process from deleting the WAL under it).
+    database_file: std::sync::Mutex<Option<Arc<std::fs::File>>>,
 }
 
+/// Past this many frames in the WAL (~64 MiB at 4 KiB pages: a few seconds of refreshes at full
+/// speed), the checkpointer makes the WAL start over. Kept under the writer's
+/// `journal_size_limit` ([`WAL_SIZE_LIMIT`]), so under load the WAL file never grows past it and
+/// the writer never has to truncate it (an `ftruncate` of 128 to 64 MiB took the writer
+/// 27–35 ms). Each start-over pauses the writer for a few milliseconds, whatever the WAL's
+/// length: fewer of them, fewer pauses.
+const RESTART_AT_FRAMES: i64 = 16_384;
+
+/// The writer's `journal_size_limit`: a WAL file longer than this is cut back to it when the WAL
+/// starts over (after a burst that [`RESTART_AT_FRAMES`] could not contain).
+const WAL_SIZE_LIMIT: &str = "134217728";
+
+/// Past this many frames (~256 MiB), when the short catch-up keeps failing (a reader holding an
+/// old snapshot, a long transaction on the writer outside the batches), a `RESTART` checkpoint
+/// waits for them: the WAL stays bounded whatever the load.
+const FORCE_RESTART_AT_FRAMES: i64 = 65_536;
+
 /// Copies the WAL into the database file every half second without blocking the writer
-/// (`PASSIVE`). Under sustained writes a passive checkpoint never quite catches up, and the WAL
-/// only starts over after one that did; so past 32,768 frames (128 MiB) a `RESTART` checkpoint
-/// briefly holds the writer to copy the little that the passive ones left, and the WAL starts
-/// over (its file then cut back to 64 MiB by `journal_size_limit`): a short stall now and then
-/// instead of a WAL that grows without end.
-async fn checkpoint_now_and_then(pool: SqlitePool) {
+/// (`PASSIVE`), and makes the WAL start over once it is past [`RESTART_AT_FRAMES`] frames.
+///
+/// Under sustained writes a passive checkpoint never quite catches up (the writer appends while
+/// it copies), and the WAL only starts over after one that did: SQLite's writer begins at frame
+/// 1 again when it starts a transaction and finds every frame copied. So past the threshold:
+///
+/// 1. the checkpointer fsyncs the database file itself (`database_file`): a passive checkpoint
+///    that did not catch up does not, so the pages of every checkpoint since the last start-over
+///    are still to be written out, and the one fsync that SQLite does below would write them
+///    all while the writer waits (10–30 ms here);
+/// 2. one more passive checkpoint copies what the last one left;
+/// 3. it takes `pause` — the writer holds it for each batch, so this waits for the batch in
+///    flight and holds the next one back — and runs a last passive checkpoint, which now catches
+///    up: it copies the frames written during step 2, fsyncs the WAL and the database file
+///    (little to write in either), and the writer's next batch starts the WAL over. The writer
+///    waits for exactly this step (12–14 ms here) and resumes the moment `pause` is released.
+///
+/// It used to be a `RESTART` checkpoint. That takes SQLite's write lock itself; the writer,
+/// finding it busy, slept through SQLite's busy-handler back-off (1, 2, 5, 10, 15, 20, 25, 25
+/// ms …) while the checkpoint copied and fsynced 5 s worth of pages, and woke up to 25 ms after
+/// it had finished: stalls of 80–120 ms (strace of `benches/wrk.sh`, 2026-12-04).
+///
+/// Every fsync SQLite did before is still done (WAL before copying, database file before the
+/// WAL starts over); the one in step 1 is extra.
+async fn checkpoint_now_and_then(
+    pool: SqlitePool,
+    pause: Arc<tokio::sync::Mutex<()>>,
+    database_file: Arc<std::fs::File>,
+) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        let passive: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
-            .fetch_one(&pool)
-            .await;
-        let result = match passive {
-            Ok((_, frames, _)) if frames >= 32_768 => sqlx::query("PRAGMA wal_checkpoint(RESTART)")
-                .execute(&pool)
-                .await
-                .map(drop),
-            other => other.map(drop),
-        };
+        let result = async {
+            let (_, frames, _) = checkpoint(&pool, "PASSIVE").await?;
+            if frames < RESTART_AT_FRAMES {
+                return Ok(());
+            }
+            sync_data(&database_file).await?;
+            checkpoint(&pool, "PASSIVE").await?;
+            let _writer_paused = pause.lock().await;
+            let (_, log, copied) = checkpoint(&pool, "PASSIVE").await?;
+            if log > copied && log >= FORCE_RESTART_AT_FRAMES {
+                checkpoint(&pool, "RESTART").await?;
+            }
+            Ok(())
+        }
+        .await;
         match result {
             Err(sqlx::Error::PoolClosed) => return,
             Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed"),
             Ok(()) => {}
         }
     }
+}
+
+/// `fdatasync` of the database file, on a blocking thread.
+async fn sync_data(file: &Arc<std::fs::File>) -> Result<(), sqlx::Error> {
+    let file = Arc::clone(file);
+    tokio::task::spawn_blocking(move || file.sync_data())
+        .await
+        .map_err(|e| sqlx::Error::Io(std::io::Error::other(e)))?
+        .map_err(sqlx::Error::Io)
+}
+
+/// `PRAGMA wal_checkpoint(mode)`: (busy, frames in the WAL, frames copied to the database).
+async fn checkpoint(pool: &SqlitePool, mode: &str) -> Result<(i64, i64, i64), sqlx::Error> {
+    sqlx::query_as(&format!("PRAGMA wal_checkpoint({mode})"))
+        .fetch_one(pool)
+        .await
 }
 
 /// A user, as the handlers need it.
@@ -252,6 +319,7 @@ impl Store {
                     pool,
                     batcher: None,
                     checkpoints: None,
+                    database_file: std::sync::Mutex::new(None),
                 })
             }
             Database::SqliteMemory => {
@@ -260,13 +328,14 @@ impl Store {
                 let options = SqliteConnectOptions::from_str("sqlite::memory:")?.foreign_keys(true);
                 let pool = single_connection(options).await?;
                 sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-                let batcher = batch::Batcher::spawn(pool.clone());
+                let batcher = batch::Batcher::spawn(pool.clone(), Arc::default());
                 let pool = Pool::Sqlite(pool);
                 Ok(Store {
                     reads: pool.clone(),
                     pool,
                     batcher: Some(batcher),
                     checkpoints: None,
+                    database_file: std::sync::Mutex::new(None),
                 })
             }
             Database::SqliteFile(path) => {
@@ -290,24 +359,33 @@ impl Store {
                     options
                         .clone()
                         .pragma("wal_autocheckpoint", "0")
-                        .pragma("journal_size_limit", "67108864")
+                        .pragma("journal_size_limit", WAL_SIZE_LIMIT)
                         .pragma("temp_store", "memory"),
                 )
                 .await?;
                 sqlx::migrate!("migrations/sqlite").run(&writer).await?;
                 let checkpointer = single_connection(options.clone()).await?;
-                let checkpoints = tokio::spawn(checkpoint_now_and_then(checkpointer));
+                // The writer holds it for each batch; the checkpointer, to pause the writer while
+                // the WAL starts over (see `checkpoint_now_and_then`).
+                let pause = Arc::new(tokio::sync::Mutex::new(()));
+                let database_file = Arc::new(std::fs::File::open(path).map_err(sqlx::Error::Io)?);
+                let checkpoints = tokio::spawn(checkpoint_now_and_then(
+                    checkpointer.clone(),
+                    Arc::clone(&pause),
+                    Arc::clone(&database_file),
+                ));
                 let reads = SqlitePoolOptions::new()
                     .max_connections(4)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options.read_only(true))
                     .await?;
-                let batcher = batch::Batcher::spawn(writer.clone());
+                let batcher = batch::Batcher::spawn(writer.clone(), pause);
                 Ok(Store {
                     pool: Pool::Sqlite(writer),
                     reads: Pool::Sqlite(reads),
                     batcher: Some(batcher),
-                    checkpoints: Some(checkpoints),
+                    checkpoints: Some((checkpoints, checkpointer)),
+                    database_file: std::sync::Mutex::new(Some(database_file)),
                 })
             }
         }
@@ -315,11 +393,21 @@ impl Store {
 
     /// Closes every connection (flushing SQLite's WAL).
     pub(crate) async fn close(&self) {
-        if let Some(task) = &self.checkpoints {
+        if let Some((task, _)) = &self.checkpoints {
             task.abort();
         }
         with_pool!(&self.reads, p => p.close().await);
-        with_pool!(&self.pool, p => p.close().await)
+        with_pool!(&self.pool, p => p.close().await);
+        if let Some((_, checkpointer)) = &self.checkpoints {
+            checkpointer.close().await;
+        }
+        // Every connection is closed: SQLite holds no lock on the file any more.
+        drop(
+            self.database_file
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(),
+        );
     }
 
     /// Creates a user with its roles and, if given, its first refresh token, in one transaction,
