@@ -1323,12 +1323,11 @@ impl NhostClient {
     /// is asking already). In direct mode it is [`sync_from_storage`](Self::sync_from_storage).
     /// `nhost-yew` calls this when a tab announces a change over `BroadcastChannel`.
     pub async fn sync_from_site(&self) {
-        if !self.is_server_session() {
-            self.sync_from_storage();
-            return;
-        }
         #[cfg(feature = "server-session")]
-        self.follow_site().await;
+        if self.is_server_session() {
+            return self.follow_site().await;
+        }
+        self.sync_from_storage();
     }
 
     /// [`sync_from_site`](Self::sync_from_site) in server-session mode.
@@ -1693,14 +1692,11 @@ impl NhostClient {
         let (flight, started) = self.inner.flights.join_or_start(&flight_key, move || {
             boxed(async move {
                 let _lock = lock;
-                #[cfg(feature = "server-session")]
-                let session = if client.is_server_session() {
-                    client.ask_site(&key, limit).await?
-                } else {
-                    client.rotate(&send, limit).await?
+                let session = match () {
+                    #[cfg(feature = "server-session")]
+                    () if client.is_server_session() => client.ask_site(&key, limit).await?,
+                    () => client.rotate(&send, limit).await?,
                 };
-                #[cfg(not(feature = "server-session"))]
-                let session = client.rotate(&send, limit).await?;
                 // The state (and the store) change before the flight ends and before the lock
                 // is released, so nobody who looks afterwards sees the rotated-away token. (The
                 // site answering the session held changes nothing: no event.)

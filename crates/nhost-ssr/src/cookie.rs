@@ -289,29 +289,26 @@ impl CookieSettings {
                         .iter()
                         .take_while(|b| b.is_ascii_whitespace())
                         .count();
-                if remember
+                let end = if remember
                     && let Some(rest) = header[pair..].strip_prefix(session)
                     && let Some(value) = rest.strip_prefix(b"=")
                     && let Some(opened) = self.opened.get(&ValueAt(value))
                 {
                     found.session.add(&value[..opened.len]);
                     found.remembered.get_or_insert(opened.session);
-                    let end = header.len() - value.len() + opened.len;
-                    if end == header.len() {
-                        break;
+                    header.len() - value.len() + opened.len
+                } else {
+                    let end =
+                        memchr::memchr(b';', &header[start..]).map_or(header.len(), |i| start + i);
+                    if let Some((name, value)) = cookie_pair(&header[start..end]) {
+                        if name == session {
+                            found.session.add(value);
+                        } else if name == verifier {
+                            found.verifier.add(value);
+                        }
                     }
-                    start = end + 1;
-                    continue;
-                }
-                let end =
-                    memchr::memchr(b';', &header[start..]).map_or(header.len(), |i| start + i);
-                if let Some((name, value)) = cookie_pair(&header[start..end]) {
-                    if name == session {
-                        found.session.add(value);
-                    } else if name == verifier {
-                        found.verifier.add(value);
-                    }
-                }
+                    end
+                };
                 if end == header.len() {
                     break;
                 }

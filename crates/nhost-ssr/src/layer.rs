@@ -811,11 +811,24 @@ impl RequestAuth {
         if self.client.get().is_some() {
             return Err(response);
         }
-        // `finish` without a client: only a used verifier to clear (a completed email link).
-        if self.verifier_used.load(Ordering::Relaxed) {
+        // `finish` without a client: the verifier cookie is all that may follow.
+        self.settle_verifier();
+        Ok(self.mark(response, self.wrote_cookie.load(Ordering::Relaxed)))
+    }
+
+    /// A link the handler asked for (its PKCE verifier, made by the request's client), or one
+    /// completed: the verifier cookie follows.
+    fn settle_verifier(&self) {
+        if let Some(client) = self.client.get()
+            && let Some(verifier) = client.code_verifier()
+            && self.verifier.as_deref() != Some(verifier.as_str())
+        {
+            self.shared
+                .cookie
+                .set_verifier(&self.cookies, &verifier, self.https);
+        } else if self.verifier_used.load(Ordering::Relaxed) {
             self.shared.cookie.clear_verifier(&self.cookies, self.https);
         }
-        Ok(self.mark(response, self.wrote_cookie.load(Ordering::Relaxed)))
     }
 
     /// Keeps a response that carries a session, or sets the cookie, out of shared caches.
@@ -829,18 +842,7 @@ impl RequestAuth {
     /// After the handler: writes the cookie when the handler's client changed the session.
     /// Returns whether this request set or cleared the cookie.
     async fn finish(&self) -> bool {
-        // A link the handler asked for (its PKCE verifier, made by the request's client), or
-        // one completed: the verifier cookie follows.
-        if let Some(client) = self.client.get()
-            && let Some(verifier) = client.code_verifier()
-            && self.verifier.as_deref() != Some(verifier.as_str())
-        {
-            self.shared
-                .cookie
-                .set_verifier(&self.cookies, &verifier, self.https);
-        } else if self.verifier_used.load(Ordering::Relaxed) {
-            self.shared.cookie.clear_verifier(&self.cookies, self.https);
-        }
+        self.settle_verifier();
         // Read the client's session first: the client is not held across an await.
         let after = self.client.get().map(NhostClient::session);
         if let Some(now) = after {
