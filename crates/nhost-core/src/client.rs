@@ -889,7 +889,7 @@ impl NhostClient {
             };
             return self.deanonymize(method, options).await;
         }
-        let challenge = self.pkce_challenge()?;
+        let challenge = self.pkce_challenge().await?;
         let body = api::EmailPasswordRequest {
             email,
             password,
@@ -919,7 +919,7 @@ impl NhostClient {
         check_email(email)?;
         self.direct_mode_only("magic links")?;
         self.ensure_signed_out()?;
-        let challenge = self.pkce_challenge()?;
+        let challenge = self.pkce_challenge().await?;
         let body = api::PasswordlessEmailRequest {
             email,
             options: options.as_ref(),
@@ -961,7 +961,7 @@ impl NhostClient {
                 "the signed-in user is not anonymous",
             ));
         }
-        let challenge = self.pkce_challenge()?;
+        let challenge = self.pkce_challenge().await?;
         let body = api::DeanonymizeRequest {
             sign_in_method,
             email,
@@ -1428,11 +1428,11 @@ impl NhostClient {
     /// Refuses, in server-session mode, what no session endpoint does.
     /// A fresh PKCE challenge for a request that makes the server send a link, its verifier
     /// stored; `None` in server-session mode, where the site does PKCE itself.
-    fn pkce_challenge(&self) -> Result<Option<String>, AuthError> {
+    async fn pkce_challenge(&self) -> Result<Option<String>, AuthError> {
         if self.is_server_session() {
             return Ok(None);
         }
-        let (verifier, challenge) = crate::pkce::new_pair()?;
+        let (verifier, challenge) = crate::pkce::new_pair().await?;
         self.inner
             .storage
             .set(crate::pkce::CODE_VERIFIER_KEY, &verifier);

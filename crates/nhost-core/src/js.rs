@@ -2,9 +2,47 @@
 //! the values carried across as [`serde_json::Value`] (mapped to the crate's types by `json.rs`).
 //! This keeps serde_json's parser and printer out of the wasm bundle.
 
-use js_sys::{Array, JSON, Object};
+use js_sys::{Array, JSON, Object, Uint8Array};
 use serde_json::{Map, Number, Value};
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast as _, JsValue};
+
+// The platform's base64 and SHA-256, global in windows and workers alike: with them the bundle
+// carries neither the `base64` crate nor sha2 (nhost-yew's README has the bytes).
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn btoa(binary: &str) -> Result<String, JsValue>;
+    #[wasm_bindgen(catch)]
+    fn atob(text: &str) -> Result<String, JsValue>;
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = digest)]
+    fn subtle_digest(algorithm: &str, data: &[u8]) -> Result<js_sys::Promise, JsValue>;
+}
+
+/// Standard base64 (padded) of `bytes`: `btoa` of their "binary string", one character per
+/// byte.
+pub(crate) fn base64(bytes: &[u8]) -> String {
+    let binary: String = bytes.iter().copied().map(char::from).collect();
+    // `btoa` refuses only characters beyond U+00FF, which `char::from(u8)` never makes.
+    btoa(&binary).unwrap_or_default()
+}
+
+/// The bytes of base64 `text` (padding optional, as `atob`'s forgiving decode takes it), or
+/// `None` when it is not base64.
+pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    // Every character of `atob`'s answer is one byte: U+0000 to U+00FF.
+    atob(text)
+        .ok()
+        .map(|binary| binary.chars().map(|c| c as u8).collect())
+}
+
+/// SHA-256 of `data` by Web Crypto; `None` where the page has none (no secure context).
+pub(crate) async fn sha256(data: &[u8]) -> Option<Vec<u8>> {
+    // `digest` copies `data` before it returns, so a view of wasm memory is safe to hand it.
+    let promise = subtle_digest("SHA-256", data).ok()?;
+    let buffer = wasm_bindgen_futures::JsFuture::from(promise).await.ok()?;
+    Some(Uint8Array::new(&buffer).to_vec())
+}
 
 /// `JSON.parse(text)`, as a [`Value`].
 pub(crate) fn parse(text: &str) -> Result<Value, String> {

@@ -93,4 +93,15 @@ pub mod __browser {
     pub fn session_from_js(value: &JsValue) -> Option<Session> {
         Session::from_json(&crate::js::from_js(value)).ok()
     }
+
+    /// The PKCE S256 challenge of `verifier`, by Web Crypto (for the browser tests).
+    pub async fn pkce_challenge(verifier: &str) -> Result<String, crate::AuthError> {
+        crate::pkce::challenge(verifier).await
+    }
+
+    /// The Hasura claims of an access token under `namespace`, read by `atob` and `JSON` (for
+    /// the browser tests).
+    pub fn access_token_claims(token: &str, namespace: &str) -> Option<crate::HasuraClaims> {
+        crate::session::decode_access_token(token, namespace).map(|d| d.claims)
+    }
 }

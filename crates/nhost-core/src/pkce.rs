@@ -7,9 +7,10 @@
 //!
 //! The verifier is 32 bytes from the operating system's CSPRNG (`getrandom`: `getrandom(2)`
 //! natively, `crypto.getRandomValues` in the browser), base64url-encoded: 43 characters, the
-//! protocol's minimum length, 256 bits of entropy.
-
-use sha2::{Digest as _, Sha256};
+//! protocol's minimum length, 256 bits of entropy. Its SHA-256 is sha2's natively and Web
+//! Crypto's (`crypto.subtle.digest`) in the browser, as browser PKCE clients do; a page without
+//! a secure context (plain http other than `localhost`) has no `crypto.subtle`, and asking for a
+//! link there fails with `no-web-crypto` before anything is sent.
 
 use crate::error::{AuthError, ErrorCode, STATUS_OTHER};
 
@@ -19,47 +20,89 @@ use crate::error::{AuthError, ErrorCode, STATUS_OTHER};
 pub const CODE_VERIFIER_KEY: &str = "nhostPkceCodeVerifier";
 
 /// A fresh verifier and its challenge.
-pub(crate) fn new_pair() -> Result<(String, String), AuthError> {
+pub(crate) async fn new_pair() -> Result<(String, String), AuthError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| {
-        AuthError::new(
-            STATUS_OTHER,
-            ErrorCode::Other("no-randomness".into()),
+        failure(
+            "no-randomness",
             format!("cannot make a PKCE code verifier: no secure random numbers ({e})"),
         )
     })?;
     let verifier = base64url(&bytes);
-    let challenge = challenge(&verifier);
+    let challenge = challenge(&verifier).await?;
     Ok((verifier, challenge))
 }
 
-/// The S256 challenge of `verifier`: base64url (no padding) of its SHA-256.
-pub(crate) fn challenge(verifier: &str) -> String {
-    base64url(&Sha256::digest(verifier.as_bytes()))
+fn failure(id: &str, message: String) -> AuthError {
+    AuthError::new(STATUS_OTHER, ErrorCode::Other(id.into()), message)
+}
+
+/// The S256 challenge of `verifier`: base64url (no padding) of its SHA-256 — natively sha2's.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) async fn challenge(verifier: &str) -> Result<String, AuthError> {
+    use sha2::{Digest as _, Sha256};
+    Ok(base64url(&Sha256::digest(verifier.as_bytes())))
+}
+
+/// The S256 challenge of `verifier`: base64url (no padding) of its SHA-256 — in the browser
+/// Web Crypto's `crypto.subtle.digest`, which a secure context (https, or `localhost`) has
+/// (sha2 and base64's encoder would add ≈ 2.4 KB of gzipped bundle: nhost-yew's README).
+#[cfg(target_arch = "wasm32")]
+pub(crate) async fn challenge(verifier: &str) -> Result<String, AuthError> {
+    let digest = crate::js::sha256(verifier.as_bytes())
+        .await
+        .ok_or_else(|| {
+            failure(
+                "no-web-crypto",
+                "cannot make a PKCE code challenge: this page has no Web Crypto \
+             (`crypto.subtle` needs a secure context: https, or localhost)"
+                    .to_owned(),
+            )
+        })?;
+    Ok(base64url(&digest))
 }
 
 /// Unpadded base64url.
+#[cfg(not(target_arch = "wasm32"))]
 fn base64url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Unpadded base64url: the browser's `btoa`, then the URL-safe alphabet.
+#[cfg(target_arch = "wasm32")]
+fn base64url(bytes: &[u8]) -> String {
+    crate::js::base64(bytes)
+        .chars()
+        .filter(|&c| c != '=')
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        futures_util::FutureExt::now_or_never(f).expect("ready at once natively")
+    }
+
     #[test]
     fn rfc_7636_appendix_b() {
         assert_eq!(
-            challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            block_on(challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")).expect("sha2"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
 
     #[test]
     fn verifiers_are_fresh_and_the_protocol_shape() {
-        let (a, ca) = new_pair().expect("randomness");
-        let (b, _) = new_pair().expect("randomness");
+        let (a, ca) = block_on(new_pair()).expect("randomness");
+        let (b, _) = block_on(new_pair()).expect("randomness");
         assert_ne!(a, b);
         let url_safe = |s: &str| {
             s.bytes()
@@ -69,6 +112,6 @@ mod tests {
         assert!(url_safe(&a));
         assert_eq!(ca.len(), 43);
         assert!(url_safe(&ca));
-        assert_eq!(ca, challenge(&a));
+        assert_eq!(ca, block_on(challenge(&a)).expect("sha2"));
     }
 }

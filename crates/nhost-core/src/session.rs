@@ -3,7 +3,6 @@
 use std::fmt;
 use std::time::Duration;
 
-use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use web_time::{SystemTime, UNIX_EPOCH};
 
@@ -230,16 +229,31 @@ pub(crate) fn decode_access_token(token: &str, namespace: &str) -> Option<Decode
     })
 }
 
-/// The JSON of a JWT payload (base64url without padding): `base64`'s decoder, then
-/// serde_json natively and the browser's `JSON` in the browser.
+/// The JSON of a JWT payload (base64url without padding): `base64`'s decoder and serde_json.
+#[cfg(not(target_arch = "wasm32"))]
 fn parse_payload(payload: &str) -> Option<serde_json::Value> {
+    use base64::Engine as _;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
-    #[cfg(not(target_arch = "wasm32"))]
-    return serde_json::from_slice(&bytes).ok();
-    #[cfg(target_arch = "wasm32")]
-    return crate::js::parse(std::str::from_utf8(&bytes).ok()?).ok();
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The JSON of a JWT payload (base64url without padding): the browser's `atob` (after the
+/// standard alphabet) and `JSON`. `atob` is the more forgiving decoder (it skips whitespace and
+/// ignores stray low bits), which changes nothing for a token the server made.
+#[cfg(target_arch = "wasm32")]
+fn parse_payload(payload: &str) -> Option<serde_json::Value> {
+    let standard: String = payload
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
+    let bytes = crate::js::base64_decode(&standard)?;
+    crate::js::parse(std::str::from_utf8(&bytes).ok()?).ok()
 }
 
 /// Seconds since the Unix epoch, now.
@@ -413,6 +427,7 @@ mod tests {
     use super::*;
 
     fn jwt(payload: serde_json::Value) -> String {
+        use base64::Engine as _;
         let enc = |v: &serde_json::Value| {
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
         };

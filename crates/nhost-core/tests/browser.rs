@@ -557,3 +557,113 @@ async fn two_clients_sharing_local_storage_refresh_once_and_keep_the_user() {
     a.sign_out(Default::default()).await.expect("sign out");
     clear_nhost_keys();
 }
+
+/// Unpadded base64url by the `base64` crate: an encoder independent of the `atob`/`btoa` the
+/// crate uses in the browser.
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// The PKCE challenge by Web Crypto is RFC 7636's, and sha2's for a verifier of every length the
+/// RFC allows.
+#[wasm_bindgen_test]
+async fn the_pkce_challenge_by_web_crypto_is_s256() {
+    use sha2::Digest as _;
+    assert_eq!(
+        nhost_core::__browser::pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk")
+            .await
+            .expect("Web Crypto on a local page"),
+        "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+    );
+    for len in [43, 44, 45, 64, 128] {
+        let verifier: String = "abcdefghijklmnopqrstuvwxyz0123456789-._~ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+            .chars()
+            .cycle()
+            .take(len)
+            .collect();
+        assert_eq!(
+            nhost_core::__browser::pkce_challenge(&verifier)
+                .await
+                .expect("Web Crypto"),
+            base64url(&sha2::Sha256::digest(verifier.as_bytes())),
+            "verifier of {len} characters"
+        );
+    }
+}
+
+/// An access token's claims read by `atob` and `JSON`: UTF-8 beyond ASCII, every padding length,
+/// and tokens that are not base64 or not JSON, which give no claims rather than wrong ones.
+#[wasm_bindgen_test]
+fn access_token_claims_decode_utf8_at_every_padding_length() {
+    let ns = "https://hasura.io/jwt/claims";
+    // User ids whose payloads are 0, 1 and 2 bytes past a multiple of three.
+    for user_id in ["ü-ユーザー", "ü-ユーザー1", "ü-ユーザー12"] {
+        let payload = format!(
+            r#"{{"sub":"s","exp":1700000000,"{ns}":{{"x-hasura-user-id":"{user_id}","x-hasura-default-role":"rôle","x-hasura-allowed-roles":["rôle","user"],"x-hasura-user-is-anonymous":"true"}}}}"#
+        );
+        let token = format!("e30.{}.sig", base64url(payload.as_bytes()));
+        let claims = nhost_core::__browser::access_token_claims(&token, ns)
+            .unwrap_or_else(|| panic!("claims of {payload}"));
+        assert_eq!(claims.user_id, user_id);
+        assert_eq!(claims.default_role, "rôle");
+        assert_eq!(claims.allowed_roles, ["rôle", "user"]);
+        assert!(claims.is_anonymous);
+    }
+    for bad in ["e30.%%%.sig", "e30.a.sig", "e30", "e30.bm90IGpzb24.sig"] {
+        assert_eq!(
+            nhost_core::__browser::access_token_claims(bad, ns),
+            None,
+            "{bad}"
+        );
+    }
+}
+
+/// Hides `crypto.subtle`, as a page without a secure context has it; restores it when dropped
+/// (also when the test fails).
+struct HideSubtleCrypto;
+
+impl HideSubtleCrypto {
+    fn new() -> HideSubtleCrypto {
+        js_function(
+            "",
+            "Object.defineProperty(crypto, 'subtle', {value: undefined, configurable: true});",
+        )
+        .call0(&JsValue::NULL)
+        .expect("hide crypto.subtle");
+        HideSubtleCrypto
+    }
+}
+
+impl Drop for HideSubtleCrypto {
+    fn drop(&mut self) {
+        let _ = js_function("", "delete crypto.subtle;").call0(&JsValue::NULL);
+    }
+}
+
+/// Without Web Crypto (plain http other than localhost) asking for a link fails with
+/// `no-web-crypto` before anything is sent or stored: the client's server (port 9) would have
+/// made it a network error.
+#[wasm_bindgen_test]
+async fn without_web_crypto_asking_for_a_link_says_so_and_sends_nothing() {
+    let hidden = HideSubtleCrypto::new();
+    let client = NhostClient::builder()
+        .auth_url(AUTH_URL)
+        .storage(nhost_core::MemoryStorage::default())
+        .auto_refresh(false)
+        .build()
+        .expect("client builds");
+    client.initialize().await;
+    let e = client
+        .sign_in_passwordless_email("someone@example.com", None)
+        .await
+        .expect_err("no Web Crypto");
+    assert_eq!(e.error.as_str(), "no-web-crypto", "{e}");
+    assert!(e.message.contains("secure context"), "{e}");
+    assert_eq!(client.code_verifier(), None, "no verifier kept");
+    drop(hidden);
+    assert!(
+        nhost_core::__browser::pkce_challenge("x").await.is_ok(),
+        "crypto.subtle is back"
+    );
+}
