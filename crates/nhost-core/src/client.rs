@@ -1425,7 +1425,6 @@ impl NhostClient {
         }
     }
 
-    /// Refuses, in server-session mode, what no session endpoint does.
     /// A fresh PKCE challenge for a request that makes the server send a link, its verifier
     /// stored; `None` in server-session mode, where the site does PKCE itself.
     async fn pkce_challenge(&self) -> Result<Option<String>, AuthError> {
@@ -1447,6 +1446,7 @@ impl NhostClient {
         }
     }
 
+    /// Refuses, in server-session mode, what no session endpoint does.
     fn direct_mode_only(&self, what: &str) -> Result<(), AuthError> {
         if self.is_server_session() {
             return Err(AuthError::state(
