@@ -8,9 +8,9 @@
 //! The verifier is 32 bytes from the operating system's CSPRNG (`getrandom`: `getrandom(2)`
 //! natively, `crypto.getRandomValues` in the browser), base64url-encoded: 43 characters, the
 //! protocol's minimum length, 256 bits of entropy. Its SHA-256 is sha2's natively and Web
-//! Crypto's (`crypto.subtle.digest`) in the browser, as browser PKCE clients do; a page without
-//! a secure context (plain http other than `localhost`) has no `crypto.subtle`, and asking for a
-//! link there fails with `no-web-crypto` before anything is sent.
+//! Crypto's (`crypto.subtle.digest`) in the browser, as nhost-js 4's `pkce.ts` does; a page
+//! without a secure context (plain http other than `localhost`) has no `crypto.subtle`, and
+//! asking for a link there fails with `no-web-crypto` before anything is sent.
 
 use crate::error::{AuthError, ErrorCode, STATUS_OTHER};
 
