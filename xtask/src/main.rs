@@ -18,6 +18,7 @@ mod bench;
 mod browser;
 mod bundle;
 mod fuzz;
+mod js_peers;
 mod services;
 mod signals;
 mod soak;

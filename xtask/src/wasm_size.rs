@@ -101,11 +101,14 @@ pub(crate) fn run() -> Result<ExitCode> {
     }
     let kb = |b: i64| b as f64 / 1024.0;
     let out_dir = |app: &str| target_dir().join("wasm-size").join(app);
+    // What nhost adds to each app, after wasm-opt when it ran, else before.
+    let mut added_by_app = Vec::new();
     for (pair, (bare, app)) in rows.chunks(2).zip(PAIRS) {
         let [(_, bare_plain, bare_opt), (_, plain, opt)] = pair else {
             continue;
         };
         let plain_added = plain.gz as i64 - bare_plain.gz as i64;
+        added_by_app.push((app, plain_added, "before wasm-opt"));
         println!(
             "\n{app} (against {bare}): nhost adds {plain_added} bytes gzip ({:.1} KB) before wasm-opt",
             kb(plain_added)
@@ -113,6 +116,9 @@ pub(crate) fn run() -> Result<ExitCode> {
         match (bare_opt, opt, &wasm_opt) {
             (Some(bare_size), Some(app_size), Some((_, version))) => {
                 let added = app_size.gz as i64 - bare_size.gz as i64;
+                if let Some(last) = added_by_app.last_mut() {
+                    *last = (app, added, "after wasm-opt");
+                }
                 println!(
                     "{app} (against {bare}): nhost adds {added} bytes gzip ({:.1} KB) after wasm-opt -Oz ({version})",
                     kb(added),
@@ -122,6 +128,23 @@ pub(crate) fn run() -> Result<ExitCode> {
                 "wasm-opt: binaryen {BINARYEN_VERSION} could not be installed or run \
                  (it comes from the npm registry: install Node.js and npm)"
             ),
+        }
+    }
+    // The same UI on @nhost/react, in this run (issue 14's comparison).
+    if let Some(js) = crate::js_peers::measure() {
+        let react_added = js.nhost as i64 - js.bare as i64;
+        println!(
+            "\n@nhost/react 3.11.2 adds {react_added} bytes gzip ({:.1} KB) to a bare React 18.3.1 app \
+             with the UI of examples/yew-csr (esbuild 0.25.12, minified; {} against {} bytes)",
+            kb(react_added),
+            js.nhost,
+            js.bare,
+        );
+        if let Some((app, added, when)) = added_by_app.first() {
+            println!(
+                "{app}: nhost adds {:.2}× what @nhost/react adds ({when})",
+                *added as f64 / react_added as f64
+            );
         }
     }
     match (&wasm_opt, twiggy_version()) {
@@ -362,7 +385,7 @@ fn len(path: &Path) -> Result<u64> {
 }
 
 /// Size of `path` compressed with `gzip -9`.
-fn gzip_len(path: &Path) -> Result<u64> {
+pub(crate) fn gzip_len(path: &Path) -> Result<u64> {
     let out = Command::new("gzip")
         // `-n`: no file name in the header, so the name of the file does not count.
         .args(["-9", "-n", "-c"])
