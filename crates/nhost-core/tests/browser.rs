@@ -381,30 +381,36 @@ async fn a_grant_that_crosses_the_drop_is_released() {
     assert_eq!(lock_queue().await, (0, 0), "released when dropped untaken");
 }
 
-/// Restores `navigator.locks` when dropped (also when the test fails).
-struct HideWebLocks;
+/// Hides a property of a browser object (`navigator.locks`, `crypto.subtle`) behind an own
+/// `undefined` one, as a browser without it has it; the real one shows again when this drops
+/// (also when the test fails).
+struct Hidden(&'static str);
 
-impl HideWebLocks {
-    fn new() -> HideWebLocks {
+impl Hidden {
+    /// `object.property`, e.g. `"navigator.locks"`.
+    fn new(path: &'static str) -> Hidden {
+        let (object, property) = path.split_once('.').expect("object.property");
         js_function(
             "",
-            "Object.defineProperty(navigator, 'locks', {value: undefined, configurable: true});",
+            &format!(
+                "Object.defineProperty({object}, '{property}', {{value: undefined, configurable: true}});"
+            ),
         )
         .call0(&JsValue::NULL)
-        .expect("hide navigator.locks");
-        HideWebLocks
+        .unwrap_or_else(|e| panic!("hide {path}: {e:?}"));
+        Hidden(path)
     }
 }
 
-impl Drop for HideWebLocks {
+impl Drop for Hidden {
     fn drop(&mut self) {
-        let _ = js_function("", "delete navigator.locks;").call0(&JsValue::NULL);
+        let _ = js_function("", &format!("delete {};", self.0)).call0(&JsValue::NULL);
     }
 }
 
 #[wasm_bindgen_test]
 async fn without_web_locks_the_lock_is_granted_at_once_and_not_held() {
-    let hidden = HideWebLocks::new();
+    let hidden = Hidden::new("navigator.locks");
     let mut lock = LocalStorage.lock();
     let lock = poll_for(100, &mut lock)
         .await
@@ -619,34 +625,12 @@ fn access_token_claims_decode_utf8_at_every_padding_length() {
     }
 }
 
-/// Hides `crypto.subtle`, as a page without a secure context has it; restores it when dropped
-/// (also when the test fails).
-struct HideSubtleCrypto;
-
-impl HideSubtleCrypto {
-    fn new() -> HideSubtleCrypto {
-        js_function(
-            "",
-            "Object.defineProperty(crypto, 'subtle', {value: undefined, configurable: true});",
-        )
-        .call0(&JsValue::NULL)
-        .expect("hide crypto.subtle");
-        HideSubtleCrypto
-    }
-}
-
-impl Drop for HideSubtleCrypto {
-    fn drop(&mut self) {
-        let _ = js_function("", "delete crypto.subtle;").call0(&JsValue::NULL);
-    }
-}
-
-/// Without Web Crypto (plain http other than localhost) asking for a link fails with
-/// `no-web-crypto` before anything is sent or stored: the client's server (port 9) would have
-/// made it a network error.
+/// Without Web Crypto (`crypto.subtle` hidden, as on plain http other than localhost) asking for
+/// a link fails with `no-web-crypto` before anything is sent or stored: the client's server
+/// (port 9) would have made it a network error.
 #[wasm_bindgen_test]
 async fn without_web_crypto_asking_for_a_link_says_so_and_sends_nothing() {
-    let hidden = HideSubtleCrypto::new();
+    let hidden = Hidden::new("crypto.subtle");
     let client = NhostClient::builder()
         .auth_url(AUTH_URL)
         .storage(nhost_core::MemoryStorage::default())
