@@ -18,11 +18,16 @@ use crate::{Result, project_root, target_dir};
 /// The files of `xtask/js-peers/` the measurement needs.
 const FILES: [&str; 4] = ["package.json", "package-lock.json", "bare.jsx", "nhost.jsx"];
 
-/// Gzipped bundle sizes of the two apps.
+/// Gzipped bundle sizes of the two apps, and what they were built from.
 pub(crate) struct Sizes {
     pub(crate) bare: u64,
     pub(crate) nhost: u64,
+    /// The installed versions, e.g. `@nhost/react 3.11.2, react 18.3.1, esbuild 0.25.12`.
+    pub(crate) versions: String,
 }
+
+/// The packages whose installed versions [`Sizes::versions`] names.
+const NAMED: [&str; 3] = ["@nhost/react", "react", "esbuild"];
 
 /// Both apps bundled and gzipped; `None` (having said why) when npm or the build fails.
 pub(crate) fn measure() -> Option<Sizes> {
@@ -86,8 +91,21 @@ fn try_measure() -> Result<Sizes> {
         }
         gzip_len(Path::new(&out))
     };
+    let version = |package: &str| -> String {
+        let manifest = dir.join("node_modules").join(package).join("package.json");
+        std::fs::read(&manifest)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .and_then(|v| v.get("version")?.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "?".to_owned())
+    };
     Ok(Sizes {
         bare: bundle("bare")?,
         nhost: bundle("nhost")?,
+        versions: NAMED
+            .iter()
+            .map(|p| format!("{p} {}", version(p)))
+            .collect::<Vec<_>>()
+            .join(", "),
     })
 }

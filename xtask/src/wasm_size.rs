@@ -134,11 +134,12 @@ pub(crate) fn run() -> Result<ExitCode> {
     if let Some(js) = crate::js_peers::measure() {
         let react_added = js.nhost as i64 - js.bare as i64;
         println!(
-            "\n@nhost/react 3.11.2 adds {react_added} bytes gzip ({:.1} KB) to a bare React 18.3.1 app \
-             with the UI of examples/yew-csr (esbuild 0.25.12, minified; {} against {} bytes)",
+            "\n@nhost/react adds {react_added} bytes gzip ({:.1} KB) to a bare React app with the \
+             UI of examples/yew-csr (esbuild, minified; {} against {} bytes; {})",
             kb(react_added),
             js.nhost,
             js.bare,
+            js.versions,
         );
         if let Some((app, added, when)) = added_by_app.first() {
             println!(
