@@ -4,7 +4,9 @@ use nhost_core::{NhostClient, Session};
 use yew::prelude::*;
 
 use crate::context::NhostContext;
-use crate::hooks::{UseEmailLinkHandle, use_authentication_status};
+#[cfg(feature = "email-links")]
+use crate::hooks::UseEmailLinkHandle;
+use crate::hooks::use_authentication_status;
 
 /// Properties of [`NhostProvider`].
 #[derive(Properties, PartialEq)]
@@ -28,9 +30,9 @@ pub struct NhostProviderProps {
 /// Gives every hook below it the client. In the browser it also restores the stored session
 /// (`initialize`), keeps tabs of the same origin in step (`BroadcastChannel`) and, when the page
 /// was opened from an email link (`?code=…`, `?refreshToken=…` or `?error=…`), completes it and
-/// takes its parameters out of the address bar — in direct mode; in server-session mode the
-/// site's callback route completes links. [`use_email_link`](crate::use_email_link) tells how
-/// it went.
+/// takes its parameters out of the address bar — in direct mode, with the `email-links` feature
+/// (on by default); in server-session mode the site's callback route completes links.
+/// [`use_email_link`](crate::use_email_link) tells how it went.
 ///
 /// A session held when the link arrives (the stored anonymous session of a user who has just
 /// verified their email, or another user's) is replaced by the link's — as nhost-js's
@@ -58,15 +60,20 @@ pub fn NhostProvider(props: &NhostProviderProps) -> Html {
             props.client.adopt_session(session.clone());
         }
     });
+    #[cfg(feature = "email-links")]
     let email_link = use_state_eq(UseEmailLinkHandle::default);
+    #[cfg(feature = "email-links")]
+    let link_setter = email_link.setter();
+    #[cfg(not(feature = "email-links"))]
+    let link_setter = ();
     // Effects never run on the server; in the browser this one restores the stored session,
     // completes the page's email link and joins the other tabs.
-    let link_setter = email_link.setter();
     use_effect_with(props.client.clone(), move |client| {
         start_in_browser(client, link_setter)
     });
     let context = NhostContext {
         client: props.client.clone(),
+        #[cfg(feature = "email-links")]
         email_link: (*email_link).clone(),
     };
     html! {
@@ -76,13 +83,17 @@ pub fn NhostProvider(props: &NhostProviderProps) -> Html {
     }
 }
 
+/// Where the provider puts the email link's outcome: its state's setter (nothing without the
+/// `email-links` feature).
+#[cfg(feature = "email-links")]
+type LinkSetter = UseStateSetter<UseEmailLinkHandle>;
+#[cfg(not(feature = "email-links"))]
+type LinkSetter = ();
+
 /// Restores the stored session — completing the page's email link, if any (direct mode only) —
 /// and starts tab sync; the returned closure stops the sync.
-#[cfg(target_arch = "wasm32")]
-fn start_in_browser(
-    client: &NhostClient,
-    link_setter: UseStateSetter<UseEmailLinkHandle>,
-) -> impl FnOnce() + use<> {
+#[cfg(all(target_arch = "wasm32", feature = "email-links"))]
+fn start_in_browser(client: &NhostClient, link_setter: LinkSetter) -> impl FnOnce() + use<> {
     let landing = if client.session_endpoints().is_none() {
         crate::email_link::take_from_address_bar()
     } else {
@@ -115,12 +126,22 @@ fn start_in_browser(
     move || drop(sync)
 }
 
+/// Restores the stored session and starts tab sync; the returned closure stops the sync. Email
+/// links are left alone (no `email-links` feature): compiled out rather than skipped, so that
+/// none of the completion's code stays in the bundle.
+#[cfg(all(target_arch = "wasm32", not(feature = "email-links")))]
+fn start_in_browser(client: &NhostClient, (): LinkSetter) -> impl FnOnce() + use<> {
+    let starting = client.clone();
+    yew::platform::spawn_local(async move {
+        starting.initialize().await;
+    });
+    let sync = crate::broadcast::TabSync::start(client);
+    move || drop(sync)
+}
+
 /// Server side: effects never run there; this only keeps the hook call unconditional.
 #[cfg(not(target_arch = "wasm32"))]
-fn start_in_browser(
-    _client: &NhostClient,
-    _link_setter: UseStateSetter<UseEmailLinkHandle>,
-) -> impl FnOnce() + use<> {
+fn start_in_browser(_client: &NhostClient, _link_setter: LinkSetter) -> impl FnOnce() + use<> {
     || ()
 }
 

@@ -7,6 +7,7 @@ use std::rc::Rc;
 use nhost_core::NhostClient;
 use yew::prelude::*;
 
+#[cfg(feature = "email-links")]
 use crate::hooks::UseEmailLinkHandle;
 
 #[derive(Clone, PartialEq)]
@@ -16,6 +17,7 @@ pub(crate) struct NhostContext {
     /// the page was opened from a link: completing, then done), and each time the provider's
     /// consumers render again — one context rather than a second provider of its own, which
     /// cost ≈ 2 KB of raw wasm (see the README's bundle figures).
+    #[cfg(feature = "email-links")]
     pub(crate) email_link: UseEmailLinkHandle,
 }
 

@@ -29,19 +29,24 @@
 //! Everything renders under Yew's `ServerRenderer` (browser-only work happens in effects), so a
 //! server can render the same components with the session it already has.
 //!
-//! Crate feature `hydration`: the [`hydration`] module, for pages nhost-ssr rendered (it turns
-//! on nhost-core's `server-session`). Off by default, like Yew's own.
+//! Crate features: `email-links` (on by default) — the provider completes the email link a page
+//! was opened with, and [`use_email_link`] says how it went; `hydration` — the [`hydration`]
+//! module, for pages nhost-ssr rendered (it turns on nhost-core's `server-session`), off by
+//! default like Yew's own.
 
 // The docs link to the `hydration` module; without the feature it does not exist (docs.rs
 // builds with every feature).
-#![cfg_attr(not(feature = "hydration"), allow(rustdoc::broken_intra_doc_links))]
+#![cfg_attr(
+    not(all(feature = "hydration", feature = "email-links")),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 
 mod action;
 #[cfg(target_arch = "wasm32")]
 mod broadcast;
 mod components;
 mod context;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "email-links"))]
 mod email_link;
 pub mod hooks;
 #[cfg(feature = "hydration")]

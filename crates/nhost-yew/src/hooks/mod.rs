@@ -4,6 +4,7 @@ mod use_access_token;
 mod use_anonymous_sign_in;
 mod use_authentication_status;
 mod use_deanonymize;
+#[cfg(feature = "email-links")]
 mod use_email_link;
 mod use_hasura_claims;
 mod use_session;
@@ -20,6 +21,7 @@ pub use use_anonymous_sign_in::{
 };
 pub use use_authentication_status::{AuthenticationStatus, use_authentication_status};
 pub use use_deanonymize::{UseDeanonymizeHandle, use_deanonymize};
+#[cfg(feature = "email-links")]
 pub use use_email_link::{UseEmailLinkHandle, use_email_link};
 pub use use_hasura_claims::use_hasura_claims;
 pub use use_session::use_session;
