@@ -34,8 +34,8 @@
 //! module, for pages nhost-ssr rendered (it turns on nhost-core's `server-session`), off by
 //! default like Yew's own.
 
-// The docs link to the `hydration` module; without the feature it does not exist (docs.rs
-// builds with every feature).
+// The docs link to the `hydration` module and `use_email_link`; without their features they do
+// not exist (docs.rs builds with every feature).
 #![cfg_attr(
     not(all(feature = "hydration", feature = "email-links")),
     allow(rustdoc::broken_intra_doc_links)
