@@ -9,7 +9,6 @@
 //! bundled by esbuild (`--bundle --minify`, production React, ES modules, ES2020) and gzipped
 //! (`-9 -n`).
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::wasm_size::gzip_len;
@@ -89,7 +88,7 @@ fn try_measure() -> Result<Sizes> {
         if !ok {
             return Err(format!("esbuild failed on {app}.jsx").into());
         }
-        gzip_len(Path::new(&out))
+        gzip_len(&out)
     };
     let version = |package: &str| -> String {
         let manifest = dir.join("node_modules").join(package).join("package.json");
