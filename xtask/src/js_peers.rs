@@ -1,9 +1,12 @@
-//! The JavaScript side of `cargo xtask bench wasm-size`, in the same run: what `@nhost/react`
-//! adds to a bare React app with the UI of `examples/yew-csr` — issue 14's side-by-side measure.
+//! The JavaScript side of `cargo xtask bench wasm-size`, in the same run: what the Nhost
+//! JavaScript SDKs add to a bare React app with the UI of `examples/yew-csr` — issue 14's
+//! side-by-side measure.
 //!
-//! `xtask/js-peers/` holds the two apps (`bare.jsx`, with the session faked by local state as
-//! `examples/yew-csr-bare` does, and `nhost.jsx` on `@nhost/react`) and the exact versions
-//! (`package-lock.json`: `@nhost/react` 3.11.2, React 18.3.1, esbuild 0.25.12). They are
+//! `xtask/js-peers/` holds the apps — `bare.jsx`, with the session faked by local state as
+//! `examples/yew-csr-bare` does; `nhost.jsx` on `@nhost/react` 3 (the SDK issue 14 compared
+//! with); `nhost-js.jsx` on `@nhost/nhost-js` 4, the current SDK, which has no React package —
+//! and the exact versions (`package-lock.json`: `@nhost/react` 3.11.2, `@nhost/nhost-js` 4.7.0,
+//! React 18.3.1, esbuild 0.25.12). They are
 //! copied to `target/js-peers`, installed there with `npm ci --ignore-scripts` (again only when
 //! the lock file changed; esbuild needs no install script, its binary is a package of its own),
 //! bundled by esbuild (`--bundle --minify`, production React, ES modules, ES2020) and gzipped
@@ -15,25 +18,36 @@ use crate::wasm_size::gzip_len;
 use crate::{Result, project_root, target_dir};
 
 /// The files of `xtask/js-peers/` the measurement needs.
-const FILES: [&str; 4] = ["package.json", "package-lock.json", "bare.jsx", "nhost.jsx"];
+const FILES: [&str; 5] = [
+    "package.json",
+    "package-lock.json",
+    "bare.jsx",
+    "nhost.jsx",
+    "nhost-js.jsx",
+];
 
-/// Gzipped bundle sizes of the two apps, and what they were built from.
+/// The apps on an SDK: the app's file name (without `.jsx`) and the SDK's package.
+const PEERS: [(&str, &str); 2] = [("nhost", "@nhost/react"), ("nhost-js", "@nhost/nhost-js")];
+
+/// Gzipped bundle sizes of the apps, and what they were built from.
 pub(crate) struct Sizes {
+    /// The bare app.
     pub(crate) bare: u64,
-    pub(crate) nhost: u64,
-    /// The installed versions, e.g. `@nhost/react 3.11.2, react 18.3.1, esbuild 0.25.12`.
+    /// Each SDK's app: the SDK as `package version` (e.g. `@nhost/react 3.11.2`) and its size.
+    pub(crate) peers: Vec<(String, u64)>,
+    /// The other installed versions, e.g. `react 18.3.1, esbuild 0.25.12`.
     pub(crate) versions: String,
 }
 
-/// The packages whose installed versions [`Sizes::versions`] names.
-const NAMED: [&str; 3] = ["@nhost/react", "react", "esbuild"];
+/// The packages besides the SDKs whose installed versions [`Sizes::versions`] names.
+const NAMED: [&str; 2] = ["react", "esbuild"];
 
-/// Both apps bundled and gzipped; `None` (having said why) when npm or the build fails.
+/// All apps bundled and gzipped; `None` (having said why) when npm or a build fails.
 pub(crate) fn measure() -> Option<Sizes> {
     match try_measure() {
         Ok(sizes) => Some(sizes),
         Err(e) => {
-            eprintln!("xtask: the @nhost/react comparison was not measured: {e}");
+            eprintln!("xtask: the JavaScript SDKs' comparison was not measured: {e}");
             None
         }
     }
@@ -98,9 +112,13 @@ fn try_measure() -> Result<Sizes> {
             .and_then(|v| v.get("version")?.as_str().map(str::to_owned))
             .unwrap_or_else(|| "?".to_owned())
     };
+    let mut peers = Vec::new();
+    for (app, package) in PEERS {
+        peers.push((format!("{package} {}", version(package)), bundle(app)?));
+    }
     Ok(Sizes {
         bare: bundle("bare")?,
-        nhost: bundle("nhost")?,
+        peers,
         versions: NAMED
             .iter()
             .map(|p| format!("{p} {}", version(p)))

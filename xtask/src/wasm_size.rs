@@ -130,22 +130,24 @@ pub(crate) fn run() -> Result<ExitCode> {
             ),
         }
     }
-    // The same UI on @nhost/react, in this run (issue 14's comparison).
+    // The same UI on the Nhost JavaScript SDKs, in this run (issue 14's comparison).
     if let Some(js) = crate::js_peers::measure() {
-        let react_added = js.nhost as i64 - js.bare as i64;
         println!(
-            "\n@nhost/react adds {react_added} bytes gzip ({:.1} KB) to a bare React app with the \
-             UI of examples/yew-csr (esbuild, minified; {} against {} bytes; {})",
-            kb(react_added),
-            js.nhost,
-            js.bare,
-            js.versions,
+            "\nthe same UI in React (esbuild, minified; {}; the bare React app {} bytes):",
+            js.versions, js.bare
         );
-        if let Some((app, added, when)) = added_by_app.first() {
+        for (sdk, size) in &js.peers {
+            let sdk_added = *size as i64 - js.bare as i64;
             println!(
-                "{app}: nhost adds {:.2}× what @nhost/react adds ({when})",
-                *added as f64 / react_added as f64
+                "{sdk} adds {sdk_added} bytes gzip ({:.1} KB) ({size} bytes)",
+                kb(sdk_added)
             );
+            if let Some((app, added, when)) = added_by_app.first() {
+                println!(
+                    "  {app}: nhost adds {:.2}× what {sdk} adds ({when})",
+                    *added as f64 / sdk_added as f64
+                );
+            }
         }
     }
     match (&wasm_opt, twiggy_version()) {
