@@ -16,6 +16,12 @@ cargo xtask bench emulator — load-test nhost-auth-emulator
 
 USAGE:
     cargo xtask bench emulator [--seconds N] [--concurrency C]
+    cargo xtask bench wasm-size [--check]
+
+`wasm-size` measures what nhost adds to the Yew examples' bundles (gzip, before and after
+wasm-opt) against bare apps with the same UI, with a per-crate breakdown (twiggy) and the same
+UI on the Nhost JavaScript SDKs; `--check` measures only the bundles and fails when nhost adds
+more than its budget (what CI runs).
 
 Starts the emulator in-process on 127.0.0.1 with a SQLite file store in a temporary directory,
 then for each scenario runs C workers (one HTTP/1.1 connection each) for a 1 s warm-up and N
@@ -53,7 +59,7 @@ pub(crate) fn run(mut args: Vec<String>) -> Result<ExitCode> {
     }
     let target = args.remove(0);
     if target == "wasm-size" {
-        return crate::wasm_size::run();
+        return crate::wasm_size::run(args);
     }
     if target != "emulator" {
         return Err(format!("unknown benchmark `{target}`; they are `emulator` and `wasm-size` (see `cargo xtask bench --help`)").into());

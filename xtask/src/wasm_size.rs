@@ -8,6 +8,10 @@
 //! bench installs that version from the npm registry into the target directory when it is not
 //! there yet, so the figures are reproducible on a fresh machine (Node.js + npm needed; without
 //! them it says so and measures without wasm-opt).
+//!
+//! `--check` (CI) measures the bundles only and fails when nhost adds more than its
+//! [`BUDGETS`] after `wasm-opt -Oz`: the builds are deterministic, so a change that grows the
+//! bundle shows as that change, not as noise.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -20,7 +24,23 @@ const PAIRS: [(&str, &str); 2] = [
     ("example-axum-ssr-bare", "example-axum-ssr"),
 ];
 
-pub(crate) fn run() -> Result<ExitCode> {
+/// The most nhost may add to each app, in gzipped bytes after `wasm-opt -Oz`, before
+/// `--check` fails: the figures of 2026-12-04 (58,367 and 64,525 B, Debian's rustc 1.96.0,
+/// binaryen 132) plus 2 %, room for a compiler update, not for a feature. Raise one only with
+/// the measured reason in the commit; lower it when a change makes room.
+pub(crate) const BUDGETS: [(&str, i64); 2] =
+    [("example-yew-csr", 59_500), ("example-axum-ssr", 65_800)];
+
+pub(crate) fn run(args: Vec<String>) -> Result<ExitCode> {
+    let check = match args.as_slice() {
+        [] => false,
+        [flag] if flag == "--check" => true,
+        [extra, ..] => {
+            return Err(
+                format!("unexpected argument `{extra}` (see `cargo xtask bench --help`)").into(),
+            );
+        }
+    };
     crate::browser::check_runner()?;
     // One cargo build per pair: built together, the four would share one set of features
     // (Yew's `csr` and `hydration`, web-sys's), and each bundle would carry the others'.
@@ -130,6 +150,9 @@ pub(crate) fn run() -> Result<ExitCode> {
             ),
         }
     }
+    if check {
+        return over_budget(&added_by_app, &BUDGETS);
+    }
     // The same UI on the Nhost JavaScript SDKs, in this run (issue 14's comparison).
     if let Some(js) = crate::js_peers::measure() {
         println!(
@@ -163,6 +186,42 @@ pub(crate) fn run() -> Result<ExitCode> {
         ),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--check`: each app's figure after wasm-opt against its budget.
+fn over_budget(added_by_app: &[(&str, i64, &str)], budgets: &[(&str, i64)]) -> Result<ExitCode> {
+    let mut over = Vec::new();
+    for &(app, budget) in budgets {
+        let Some((_, added, when)) = added_by_app.iter().find(|(a, ..)| *a == app) else {
+            return Err(format!("{app} was not measured").into());
+        };
+        if *when != "after wasm-opt" {
+            return Err(format!(
+                "{app} was measured only {when}: the budget is for after wasm-opt -Oz \
+                 (binaryen {BINARYEN_VERSION}, installed from npm: install Node.js and npm)"
+            )
+            .into());
+        }
+        println!("{app}: nhost adds {added} bytes (budget {budget})");
+        if *added > budget {
+            over.push(format!(
+                "{app}: nhost adds {added} bytes gzip after wasm-opt, {} over its budget of \
+                 {budget} (BUDGETS in xtask/src/wasm_size.rs)",
+                added - budget
+            ));
+        }
+    }
+    if over.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    for line in &over {
+        eprintln!("error: {line}");
+    }
+    eprintln!(
+        "`cargo xtask bench wasm-size` shows where the bytes go; raise a budget only with the \
+         measured reason in the commit"
+    );
+    Ok(ExitCode::FAILURE)
 }
 
 /// The twiggy release the breakdown is read with (its JSON output).
@@ -442,5 +501,25 @@ mod tests {
             crate_of("__wbg_fetch_1234 externref shim"),
             "other (wasm-bindgen shims, …)"
         );
+    }
+
+    #[test]
+    fn the_budget_check_fails_over_a_budget_and_only_after_wasm_opt() {
+        let budgets = [("a", 100), ("b", 200)];
+        let within = [("a", 100, "after wasm-opt"), ("b", 150, "after wasm-opt")];
+        assert_eq!(
+            over_budget(&within, &budgets).expect("measured"),
+            ExitCode::SUCCESS
+        );
+        let over = [("a", 101, "after wasm-opt"), ("b", 150, "after wasm-opt")];
+        assert_eq!(
+            over_budget(&over, &budgets).expect("measured"),
+            ExitCode::FAILURE
+        );
+        // A figure before wasm-opt is not compared with a budget for after it.
+        let unoptimised = [("a", 90, "before wasm-opt"), ("b", 150, "after wasm-opt")];
+        assert!(over_budget(&unoptimised, &budgets).is_err());
+        // Neither is an app that was not measured.
+        assert!(over_budget(&within[..1], &budgets).is_err());
     }
 }
