@@ -3,13 +3,15 @@
 // small React context over its session storage's `onChange`, the hooks' loading / success /
 // error bookkeeping written out, the email link completed on start-up (PKCE: `tokenExchange`
 // with the verifier this app stored; an older link's `refreshToken`), and the session refreshed
-// in the background by `refreshSession` (which takes a Web Lock, as nhost-core does).
+// in the background by `refreshSession` (which takes a Web Lock, as nhost-core does). Its auth
+// URL must end in `/v1`, as Nhost's own do: the client's middleware skips its refresh only for
+// `…/v1/token`, and a refresh through any other URL waits for its own lock.
 import React, { createContext, useContext, useEffect, useRef, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { createClient } from "@nhost/nhost-js";
 import { generatePKCEPair } from "@nhost/nhost-js/auth";
 
-const authUrl = document.querySelector('meta[name="nhost-auth-url"]')?.content ?? "http://127.0.0.1:4000";
+const authUrl = document.querySelector('meta[name="nhost-auth-url"]')?.content ?? "http://127.0.0.1:4000/v1";
 const nhost = createClient({ authUrl, graphqlUrl: authUrl, storageUrl: authUrl, functionsUrl: authUrl });
 const appAddress = () => `${location.origin}${location.pathname}`;
 const VERIFIER = "nhostPKCEVerifier";
@@ -158,7 +160,8 @@ function Deanonymize() {
       codeChallenge: challenge,
     });
     // The answer is "OK": whether the session survived shows at the next refresh.
-    // (Not `refreshSession(0)`: with the session revoked it did not settle in 30 s here.)
+    // Not `refreshSession(0)`: when the refresh fails before the token expires it answers the
+    // held session, so it cannot tell that the server revoked it.
     const held = nhost.getUserSession();
     const refreshed = await nhost.auth.refreshToken({ refreshToken: held.refreshToken }).then(
       () => true,
