@@ -53,6 +53,14 @@ pub(crate) fn measure() -> Option<Sizes> {
     }
 }
 
+/// Where esbuild writes `app`'s bundle.
+fn bundle_path(app: &str) -> std::path::PathBuf {
+    target_dir()
+        .join("js-peers")
+        .join("dist")
+        .join(format!("{app}.js"))
+}
+
 fn try_measure() -> Result<Sizes> {
     let src = project_root().join("xtask").join("js-peers");
     let dir = target_dir().join("js-peers");
@@ -84,7 +92,7 @@ fn try_measure() -> Result<Sizes> {
         }
     }
     let bundle = |app: &str| -> Result<u64> {
-        let out = dir.join("dist").join(format!("{app}.js"));
+        let out = bundle_path(app);
         let ok = Command::new(&esbuild)
             .arg(format!("{app}.jsx"))
             .args([
@@ -125,4 +133,142 @@ fn try_measure() -> Result<Sizes> {
             .collect::<Vec<_>>()
             .join(", "),
     })
+}
+
+/// The bundles measured are apps that work: each SDK's app, built as the bench builds it, driven
+/// in headless Chromium against an in-process emulator. Needs Node.js + npm (it fails, never
+/// skips, without them), Chromium and ChromeDriver.
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::response::Html;
+    use axum::routing::get;
+    use browser_harness::{Browser, ChromeDriver};
+    use nhost_auth_emulator::{Config, Emulator};
+
+    use super::*;
+
+    /// `app`'s bundle served at `/app.js` under a page whose `<meta>` names `auth_url`, on a
+    /// free port; returns the page's address. The server runs until the test's runtime ends.
+    async fn serve(app: &str, auth_url: String, listener: tokio::net::TcpListener) -> String {
+        let script = std::fs::read_to_string(bundle_path(app)).expect("the bundle was built");
+        let page = format!(
+            "<!doctype html><html><head><meta name=\"nhost-auth-url\" content=\"{auth_url}\">\
+             </head><body><div id=\"root\"></div><script type=\"module\" src=\"/app.js\">\
+             </script></body></html>"
+        );
+        let router = Router::new()
+            .route("/", get(move || async move { Html(page) }))
+            .route(
+                "/app.js",
+                get(move || async move { ([("content-type", "text/javascript")], script) }),
+            );
+        let url = format!("http://{}/", listener.local_addr().expect("bound"));
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        url
+    }
+
+    /// An emulator that wants emails verified, whose links lead to the page on `listener`.
+    async fn emulator(prefix: &str, listener: &tokio::net::TcpListener) -> Emulator {
+        let mut config = Config::default();
+        config.api_prefix = prefix.to_owned();
+        config.anonymous_role = "public".into();
+        config.email_verification_required = true;
+        config.bcrypt_cost = 4;
+        config.client_url = format!("http://{}", listener.local_addr().expect("bound"));
+        Emulator::start(config).await.expect("the emulator starts")
+    }
+
+    async fn sign_in_anonymously(browser: &Browser) -> String {
+        browser.click("#sign-in").await;
+        browser
+            .wait_for_text("#success", "You are now signed in anonymously")
+            .await;
+        let id = browser
+            .wait_text("[data-testid=user-id]", "should be a user id", |t| {
+                t.len() == 36
+            })
+            .await;
+        browser
+            .wait_for_text("[data-testid=is-anonymous]", "true")
+            .await;
+        browser
+            .wait_for_text("[data-testid=default-role]", "public")
+            .await;
+        id
+    }
+
+    async fn sign_out(browser: &Browser) {
+        browser.click("#sign-out").await;
+        browser.wait_gone("[data-testid=user-id]").await;
+        browser.wait_element("#sign-in").await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn each_sdks_app_works_against_the_emulator() {
+        let sizes = try_measure().expect("the apps are built (Node.js and npm needed)");
+        assert!(sizes.peers.iter().all(|(_, size)| *size > sizes.bare));
+        let driver = ChromeDriver::start().await;
+
+        // @nhost/nhost-js 4, at an auth URL ending in /v1 as Nhost's do (see nhost-js.jsx):
+        // sign-in, the profile, deanonymize with the email to verify, the PKCE link from the
+        // mailbox, sign-out.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let auth = emulator("/v1", &listener).await;
+        let page = serve("nhost-js", auth.url().to_owned(), listener).await;
+        let browser = driver.browser().await;
+        browser.goto(&page).await;
+        let id = sign_in_anonymously(&browser).await;
+        browser
+            .type_into("input[name=email]", "ada@example.com")
+            .await;
+        browser
+            .type_into("input[name=password]", "correct horse")
+            .await;
+        browser.click("#deanonymize button").await;
+        browser
+            .wait_for_text("#check-mailbox", "Check your mailbox")
+            .await;
+        let link = auth
+            .mailbox()
+            .to("ada@example.com")
+            .pop()
+            .expect("a verification email")
+            .link;
+        browser.goto(&link).await;
+        browser
+            .wait_for_text("#email-link", "Your email is verified: you are signed in.")
+            .await;
+        browser
+            .wait_for_text("[data-testid=is-anonymous]", "false")
+            .await;
+        browser.wait_for_text("[data-testid=user-id]", &id).await;
+        assert!(
+            !browser.current_url().await.contains("code="),
+            "the link's code is taken out of the address bar"
+        );
+        sign_out(&browser).await;
+        browser.close().await;
+
+        // @nhost/react 3 (nhost-js 3 takes the auth URL as it is): sign-in, the profile with its
+        // countdown, the deanonymize form, sign-out.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
+        let auth = emulator("", &listener).await;
+        let page = serve("nhost", auth.url().to_owned(), listener).await;
+        let browser = driver.browser().await;
+        browser.goto(&page).await;
+        sign_in_anonymously(&browser).await;
+        browser
+            .wait_text("[data-testid=expires-in]", "should count down", |t| {
+                t.ends_with(" s") && t != "0 s"
+            })
+            .await;
+        browser.wait_element("#deanonymize").await;
+        sign_out(&browser).await;
+        browser.close().await;
+    }
 }
