@@ -148,8 +148,8 @@ mod tests {
 
     use super::*;
 
-    /// `app`'s bundle served at `/app.js` under a page whose `<meta>` names `auth_url`, on a
-    /// free port; returns the page's address. The server runs until the test's runtime ends.
+    /// `app`'s bundle served at `/app.js` under a page whose `<meta>` names `auth_url`, on
+    /// `listener`; returns the page's address. The server runs until the test's runtime ends.
     async fn serve(app: &str, auth_url: String, listener: tokio::net::TcpListener) -> String {
         let script = std::fs::read_to_string(bundle_path(app)).expect("the bundle was built");
         let page = format!(
