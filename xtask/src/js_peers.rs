@@ -168,15 +168,23 @@ mod tests {
         url
     }
 
-    /// An emulator that wants emails verified, whose links lead to the page on `listener`.
-    async fn emulator(prefix: &str, listener: &tokio::net::TcpListener) -> Emulator {
+    /// `app`'s page open in a new browser, against an emulator whose routes are under `prefix`,
+    /// that wants emails verified and whose links lead back to the page.
+    async fn open(driver: &ChromeDriver, app: &str, prefix: &str) -> (Emulator, Browser) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a port");
         let mut config = Config::default();
         config.api_prefix = prefix.to_owned();
         config.anonymous_role = "public".into();
         config.email_verification_required = true;
         config.bcrypt_cost = 4;
         config.client_url = format!("http://{}", listener.local_addr().expect("bound"));
-        Emulator::start(config).await.expect("the emulator starts")
+        let auth = Emulator::start(config).await.expect("the emulator starts");
+        let page = serve(app, auth.url().to_owned(), listener).await;
+        let browser = driver.browser().await;
+        browser.goto(&page).await;
+        (auth, browser)
     }
 
     async fn sign_in_anonymously(browser: &Browser) -> String {
@@ -213,13 +221,7 @@ mod tests {
         // @nhost/nhost-js 4, at an auth URL ending in /v1 as Nhost's do (see nhost-js.jsx):
         // sign-in, the profile, deanonymize with the email to verify, the PKCE link from the
         // mailbox, sign-out.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        let auth = emulator("/v1", &listener).await;
-        let page = serve("nhost-js", auth.url().to_owned(), listener).await;
-        let browser = driver.browser().await;
-        browser.goto(&page).await;
+        let (auth, browser) = open(&driver, "nhost-js", "/v1").await;
         let id = sign_in_anonymously(&browser).await;
         browser
             .type_into("input[name=email]", "ada@example.com")
@@ -254,13 +256,7 @@ mod tests {
 
         // @nhost/react 3 (nhost-js 3 takes the auth URL as it is): sign-in, the profile with its
         // countdown, the deanonymize form, sign-out.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("a port");
-        let auth = emulator("", &listener).await;
-        let page = serve("nhost", auth.url().to_owned(), listener).await;
-        let browser = driver.browser().await;
-        browser.goto(&page).await;
+        let (_auth, browser) = open(&driver, "nhost", "").await;
         sign_in_anonymously(&browser).await;
         browser
             .wait_text("[data-testid=expires-in]", "should count down", |t| {
