@@ -19,19 +19,36 @@ extern "C" {
     fn subtle_digest(algorithm: &str, data: &[u8]) -> Result<js_sys::Promise, JsValue>;
 }
 
-/// Standard base64 (padded) of `bytes`: `btoa` of their "binary string", one character per
-/// byte.
-pub(crate) fn base64(bytes: &[u8]) -> String {
+/// Unpadded base64url of `bytes`: `btoa` of their "binary string" (one character per byte),
+/// then the URL-safe alphabet.
+pub(crate) fn base64url(bytes: &[u8]) -> String {
     let binary: String = bytes.iter().copied().map(char::from).collect();
     // `btoa` refuses only characters beyond U+00FF, which `char::from(u8)` never makes.
-    btoa(&binary).unwrap_or_default()
+    btoa(&binary)
+        .unwrap_or_default()
+        .chars()
+        .filter(|&c| c != '=')
+        .map(|c| match c {
+            '+' => '-',
+            '/' => '_',
+            c => c,
+        })
+        .collect()
 }
 
-/// The bytes of base64 `text` (padding optional, as `atob`'s forgiving decode takes it), or
-/// `None` when it is not base64.
-pub(crate) fn base64_decode(text: &str) -> Option<Vec<u8>> {
+/// The bytes of base64url `text` (padding optional): the standard alphabet, then `atob`, whose
+/// forgiving decode skips whitespace and ignores stray low bits. `None` when it is not base64.
+pub(crate) fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+    let standard: String = text
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            c => c,
+        })
+        .collect();
     // Every character of `atob`'s answer is one byte: U+0000 to U+00FF.
-    atob(text)
+    atob(&standard)
         .ok()
         .map(|binary| binary.chars().map(|c| c as u8).collect())
 }

@@ -13,6 +13,9 @@
 //! asking for a link there fails with `no-web-crypto` before anything is sent.
 
 use crate::error::{AuthError, ErrorCode, STATUS_OTHER};
+/// Unpadded base64url in the browser: `btoa`, then the URL-safe alphabet.
+#[cfg(target_arch = "wasm32")]
+use crate::js::base64url;
 
 /// The storage key of the verifier of the last link this client asked for: in the browser,
 /// `localStorage` — shared by the origin's tabs, so that the page the link opens (often a new
@@ -67,20 +70,6 @@ pub(crate) async fn challenge(verifier: &str) -> Result<String, AuthError> {
 fn base64url(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Unpadded base64url: the browser's `btoa`, then the URL-safe alphabet.
-#[cfg(target_arch = "wasm32")]
-fn base64url(bytes: &[u8]) -> String {
-    crate::js::base64(bytes)
-        .chars()
-        .filter(|&c| c != '=')
-        .map(|c| match c {
-            '+' => '-',
-            '/' => '_',
-            c => c,
-        })
-        .collect()
 }
 
 #[cfg(test)]

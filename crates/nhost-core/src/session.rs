@@ -239,20 +239,11 @@ fn parse_payload(payload: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// The JSON of a JWT payload (base64url without padding): the browser's `atob` (after the
-/// standard alphabet) and `JSON`. `atob` is the more forgiving decoder (it skips whitespace and
-/// ignores stray low bits), which changes nothing for a token the server made.
+/// The JSON of a JWT payload (base64url without padding): the browser's `atob` and `JSON`.
+/// `atob` is the more forgiving decoder, which changes nothing for a token the server made.
 #[cfg(target_arch = "wasm32")]
 fn parse_payload(payload: &str) -> Option<serde_json::Value> {
-    let standard: String = payload
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            c => c,
-        })
-        .collect();
-    let bytes = crate::js::base64_decode(&standard)?;
+    let bytes = crate::js::base64url_decode(payload)?;
     crate::js::parse(std::str::from_utf8(&bytes).ok()?).ok()
 }
 
